@@ -1,0 +1,46 @@
+# fer_keras: `make run` (smoke profile of every experiment) and `make test` (lint, unit tests, notebooks).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= smoke
+EXPERIMENTS ?= fer4 fer7 fashion_mlp fashion_cnn
+# Data root: $FER_KERAS_DATA if set, else ./data if it holds the data, else ../shared/data.
+FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist),$(CURDIR)/data,$(abspath ../shared/data))
+export FER_KERAS_DATA
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install run test lint notebooks benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+run: install  ## train, evaluate and write cards for every experiment (PROFILE=smoke -> runs/smoke/)
+	@for e in $(EXPERIMENTS); do \
+	  echo "== $$e ($(PROFILE))"; \
+	  $(BIN)/python -m fer_keras train $$e --profile $(PROFILE) --quiet || exit 1; \
+	done
+	@echo "cards: $(if $(filter full,$(PROFILE)),model_cards/,runs/$(PROFILE)/model_cards/)"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint  ## unit tests on the real data (smoke subsets) and every notebook under nbval
+	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest
+
+notebooks: install  ## re-execute the committed notebooks in place (PROFILE=smoke or full)
+	@for nb in notebooks/0*.ipynb; do \
+	  $(BIN)/papermill $$nb $$nb -p profile $(PROFILE) --cwd notebooks || exit 1; \
+	done
+
+benchmark: install  ## input-pipeline benchmark (see benchmarks/README.md)
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf runs artifacts .pytest_cache

@@ -1,0 +1,161 @@
+"""Decode image files once into a uint8 array, in parallel, with an optional on-disk cache.
+
+The cache file is ``<cache_dir>/fer_<key>.npy``; ``key`` is a SHA-256 over the sorted
+``(path, size, mtime_ns)`` list and the image size, so any added, removed or modified file
+(or another image size) gives a new key and the old cache is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fer_keras.io import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+CACHE_PREFIX = "fer_"
+_CHUNK = 512
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
+
+
+def decode_one(
+    path: str, image_size: tuple[int, int] = (48, 48), interpolation: str = "bilinear"
+) -> np.ndarray:
+    """Decode one image file to a uint8 ``(H, W)`` grayscale array (``convert("L")``, resized if needed).
+
+    Raises ``ValueError`` naming the path if the file cannot be decoded.
+    """
+    height, width = image_size
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode != "L":
+                img = img.convert("L")
+            if img.size != (width, height):
+                img = img.resize((width, height), _RESAMPLE[interpolation])
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, SyntaxError) as err:
+        raise ValueError(
+            f"Cannot decode image {path}: {err}. The file is corrupt or truncated; "
+            "remove or replace the file, then run again."
+        ) from err
+
+
+def cache_key(filenames: Sequence[str], image_size: tuple[int, int]) -> str:
+    """SHA-256 over the sorted ``(path, size, mtime_ns)`` list plus the image size."""
+    digest = hashlib.sha256(f"size={image_size[0]}x{image_size[1]}\n".encode())
+    for path in sorted(filenames):
+        stat = os.stat(path)
+        digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _decode_all(
+    filenames: Sequence[str], image_size: tuple[int, int], interpolation: str, workers: int | None
+) -> np.ndarray:
+    """Decode ``filenames`` (in order) into one preallocated uint8 array, ``workers`` threads on chunks."""
+    out = np.empty((len(filenames), *image_size), dtype=np.uint8)
+    workers = max(1, workers or min(4, os.cpu_count() or 1))
+
+    def fill(start: int) -> None:
+        for i in range(start, min(start + _CHUNK, len(filenames))):
+            out[i] = decode_one(filenames[i], image_size, interpolation)
+
+    starts = range(0, len(filenames), _CHUNK)
+    if workers == 1 or len(starts) == 1:
+        for start in starts:
+            fill(start)
+        return out
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(fill, starts):
+            pass
+    return out
+
+
+def _load_cache(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached array if ``path`` holds a readable uint8 array of ``expected_shape``, else None."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        logger.warning("Ignoring unreadable image cache %s (%s); rebuilding it.", path, err)
+        return None
+    if arr.dtype != np.uint8 or arr.shape != expected_shape:
+        logger.warning("Ignoring image cache %s with shape %s %s; rebuilding it.", path, arr.shape, arr.dtype)
+        return None
+    return arr
+
+
+def _save_cache(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` as ``.npy`` atomically (temporary file, then rename)."""
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def decode_images(
+    filenames: Sequence[str],
+    image_size: tuple[int, int] = (48, 48),
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    interpolation: str = "bilinear",
+    workers: int | None = None,
+) -> np.ndarray:
+    """Decode ``filenames`` into a uint8 array ``(N, H, W)`` in the given order.
+
+    Colour images are converted with PIL ``convert("L")``; other sizes are resized with
+    ``interpolation`` (PIL bilinear by default; ImageDataGenerator's flow default is "nearest").
+    With ``cache_dir`` the decoded set is stored as ``fer_<key>.npy`` and reused only when
+    the key (file list, sizes, mtimes, image size) matches.
+    """
+    filenames = [str(f) for f in filenames]
+    image_size = (int(image_size[0]), int(image_size[1]))
+    if cache_dir is None:
+        return _decode_all(filenames, image_size, interpolation, workers)
+    cache_dir = Path(cache_dir)
+    key = cache_key(filenames, image_size)
+    path = cache_dir / f"{CACHE_PREFIX}{key}.npy"
+    order = sorted(range(len(filenames)), key=filenames.__getitem__)
+    if path.is_file():
+        cached = _load_cache(path, (len(filenames), *image_size))
+        if cached is not None:
+            logger.info("Loaded %d decoded images from cache %s", len(filenames), path)
+            return _unsort(cached, order)
+    _report_rebuild(cache_dir, path, len(filenames))
+    sorted_names = [filenames[i] for i in order]
+    arr = _decode_all(sorted_names, image_size, interpolation, workers)
+    _save_cache(path, arr)
+    return _unsort(arr, order)
+
+
+def _unsort(sorted_arr: np.ndarray, order: list[int]) -> np.ndarray:
+    """Put rows stored in sorted-path order back into the caller's order."""
+    if order == list(range(len(order))):
+        return sorted_arr
+    out = np.empty_like(sorted_arr)
+    out[np.asarray(order, dtype=np.int64)] = sorted_arr
+    return out
+
+
+def _report_rebuild(cache_dir: Path, path: Path, count: int) -> None:
+    """Say why the cache is being (re)built: first use, or a changed file list / image size."""
+    others = sorted(p.name for p in cache_dir.glob(f"{CACHE_PREFIX}*.npy") if p != path)
+    if others:
+        logger.warning(
+            "Image cache in %s does not match: the file list (paths, sizes or mtimes) or image size "
+            "changed, so the cache is rebuilt as %s (%d images). Existing caches not used: %s",
+            cache_dir,
+            path.name,
+            count,
+            ", ".join(others),
+        )
+    else:
+        logger.info("No image cache yet; decoding %d images into %s", count, path)

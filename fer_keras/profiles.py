@@ -1,0 +1,191 @@
+"""Experiments and their ``smoke`` / ``full`` profiles: every setting a run uses, named in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from fer_keras.constants import FASHION_CLASSES, FER4_CLASSES, FER7_CLASSES
+from fer_keras.data.fer import DEFAULT_AUGMENTATION
+
+PROFILE_NAMES = ("smoke", "full")
+
+FER_LIMITATIONS = [
+    "Low resolution: 48x48 grayscale faces lose fine cues (eye wrinkles, mouth corners) that separate "
+    "sad from neutral and fear from surprise.",
+    "Blur, pose, occlusion and lighting vary widely; FER-2013 was scraped from web searches and "
+    "some labels are noisy (human accuracy on it is about 65 %).",
+    "Class imbalance: happy dominates the training data and disgust is 1.5 % of it; minority classes "
+    "get lower recall (see the per-class table).",
+    "Overfitting: a 7.8 M-parameter network on ~25k images; the train-validation gap in the curves "
+    "shows how much, and dropout, BatchNorm, augmentation and early stopping hold it back.",
+    "Evaluated on the PublicTest part of the FER-2013 test set only; posed, in-the-lab or other-culture "
+    "faces may score differently. Not for decisions about people.",
+]
+FASHION_LIMITATIONS = [
+    "28x28 grayscale, centred product images on a plain background: not photos of worn clothes.",
+    "Shirt, T-shirt/top, pullover and coat share shapes at this resolution and are confused most.",
+    "Overfitting shows as a train-validation gap in the curves; early stopping picks the best epoch.",
+]
+
+TRADEOFFS = {
+    "fer4": [
+        "A 7-conv/2-dense CNN (7.8 M parameters) is small enough to train in minutes on a GPU, "
+        "but most parameters sit in the first dense layer, which is where it overfits.",
+        "Augmentation (rotation, shifts, zoom, flips) lowers the train-validation gap at the cost of "
+        "slower convergence and more epochs.",
+        "The ImageDataGenerator feed is simple and matches the original experiment; the fast path "
+        "gives the same augmentation many times faster on accelerators.",
+    ],
+    "fer7": [
+        "Class weights raise recall on rare classes (disgust, fear) at some cost in precision and in "
+        "overall accuracy on the majority class.",
+        "Seven classes include pairs that are hard even for people (sad/neutral, fear/surprise); "
+        "accuracy is lower than for four classes.",
+        "Augmentation and a larger model trade training time for less overfitting.",
+    ],
+    "fashion_mlp": [
+        "The MLP ignores the spatial structure of images: cheap to train and tune (seconds per trial), "
+        "but a few points less accurate than a small CNN.",
+        "A random search with a fixed trial budget finds a good configuration, not the best one.",
+    ],
+    "fashion_cnn": [
+        "The CNN uses spatial structure and reaches higher accuracy than the MLP, at ~4x the parameters "
+        "and several times the training time per epoch.",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run of an experiment uses (what the card records under Training Details)."""
+
+    experiment: str
+    profile: str
+    epochs: int
+    batch_size: int
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) or "cosine" (cosine decay)
+    label_smoothing: float = 0.0
+    augmentation: dict[str, Any] | None = None
+    class_weight: str | None = None  # None, "balanced" or "sqrt" (square root of balanced)
+    patience: int = 10
+    seed: int = 1337
+    smoke: bool = False
+    validation_split: float = 0.1
+    pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU
+    mixed_precision: bool = False  # used only on accelerators
+    workers: int = 1
+    max_trials: int = 0  # keras-tuner trials (fashion_mlp)
+    tuner_epochs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for JSON and cards)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What an experiment is: data set, classes, model family and the card's prose."""
+
+    name: str
+    title: str
+    dataset_id: str
+    dataset_name: str
+    class_names: tuple[str, ...]
+    model: str
+    limitations: list[str]
+    tradeoffs: list[str]
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "fer4": Experiment(
+        "fer4",
+        "FER-2013, 4 classes (happy, sad, neutral, surprise)",
+        "fer2013",
+        "FER-2013",
+        FER4_CLASSES,
+        "fer_cnn",
+        FER_LIMITATIONS,
+        TRADEOFFS["fer4"],
+    ),
+    "fer7": Experiment(
+        "fer7",
+        "FER-2013, all 7 emotions",
+        "fer2013",
+        "FER-2013",
+        FER7_CLASSES,
+        "fer_cnn",
+        FER_LIMITATIONS,
+        TRADEOFFS["fer7"],
+    ),
+    "fashion_mlp": Experiment(
+        "fashion_mlp",
+        "Fashion-MNIST, tuned MLP",
+        "fashion_mnist",
+        "Fashion-MNIST",
+        FASHION_CLASSES,
+        "fashion_mlp",
+        FASHION_LIMITATIONS,
+        TRADEOFFS["fashion_mlp"],
+    ),
+    "fashion_cnn": Experiment(
+        "fashion_cnn",
+        "Fashion-MNIST, small CNN",
+        "fashion_mnist",
+        "Fashion-MNIST",
+        FASHION_CLASSES,
+        "fashion_cnn",
+        FASHION_LIMITATIONS,
+        TRADEOFFS["fashion_cnn"],
+    ),
+}
+
+_FER_SMOKE = {"epochs": 3, "batch_size": 32, "augmentation": DEFAULT_AUGMENTATION, "smoke": True, "patience": 3}
+_FER_FULL = {
+    "epochs": 100,
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "learning_rate": 0.05,
+    "schedule": "cosine",
+    "label_smoothing": 0.1,
+    "augmentation": DEFAULT_AUGMENTATION,
+    "patience": 25,
+    "mixed_precision": True,
+}
+PROFILES: dict[tuple[str, str], dict[str, Any]] = {
+    ("fer4", "smoke"): _FER_SMOKE,
+    ("fer4", "full"): _FER_FULL,
+    ("fer7", "smoke"): {**_FER_SMOKE, "class_weight": "sqrt"},
+    ("fer7", "full"): {**_FER_FULL, "class_weight": "sqrt"},
+    ("fashion_mlp", "smoke"): {
+        "epochs": 3,
+        "batch_size": 128,
+        "smoke": True,
+        "max_trials": 3,
+        "tuner_epochs": 2,
+        "patience": 3,
+    },
+    ("fashion_mlp", "full"): {"epochs": 60, "batch_size": 128, "max_trials": 30, "tuner_epochs": 15, "patience": 8},
+    ("fashion_cnn", "smoke"): {"epochs": 2, "batch_size": 128, "smoke": True, "patience": 3},
+    ("fashion_cnn", "full"): {
+        "epochs": 40,
+        "batch_size": 128,
+        "optimizer": "adam",
+        "schedule": "cosine",
+        "augmentation": {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True},
+        "patience": 15,
+    },
+}
+
+
+def get_settings(experiment: str, profile: str = "smoke", **overrides: Any) -> Settings:
+    """The settings of ``experiment`` in ``profile``; keyword overrides (e.g. ``epochs=5``) replace fields."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    settings = Settings(experiment=experiment, profile=profile, **PROFILES[(experiment, profile)])
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
