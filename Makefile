@@ -9,7 +9,7 @@ FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist),$(CURDIR)/dat
 export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install run test lint notebooks benchmark clean
+.PHONY: install run test lint notebooks lab benchmark clean
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 run: install  ## train, evaluate and write cards for every experiment (PROFILE=smoke -> runs/smoke/)
 	@for e in $(EXPERIMENTS); do \
 	  echo "== $$e ($(PROFILE))"; \
-	  $(BIN)/python -m fer_keras train $$e --profile $(PROFILE) --quiet || exit 1; \
+	  $(BIN)/python -m fer_keras train $$e --profile $(PROFILE) || exit 1; \
 	done
 	@echo "cards: $(if $(filter full,$(PROFILE)),model_cards/,runs/$(PROFILE)/model_cards/)"
 
@@ -34,10 +34,14 @@ lint: install
 test: lint  ## unit tests on the real data (smoke subsets) and every notebook under nbval
 	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest
 
-notebooks: install  ## re-execute the committed notebooks in place (PROFILE=smoke or full)
+notebooks: install  ## re-execute the committed notebooks top to bottom (PROFILE=smoke or full)
 	@for nb in notebooks/0*.ipynb; do \
-	  $(BIN)/papermill $$nb $$nb -p profile $(PROFILE) --cwd notebooks || exit 1; \
+	  tmp=$$(mktemp --suffix .ipynb); \
+	  FER_KERAS_PROFILE=$(PROFILE) $(BIN)/papermill $$nb $$tmp --cwd notebooks && mv $$tmp $$nb || exit 1; \
 	done
+
+lab: install  ## open the notebooks in JupyterLab with the data root set
+	$(BIN)/jupyter lab notebooks/
 
 benchmark: install  ## input-pipeline benchmark (see benchmarks/README.md)
 	$(BIN)/python benchmarks/pipeline.py

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from fer_keras import evaluation, plots, training
+from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer, load_sample_images
 from fer_keras.io import atomic_write_json
@@ -60,6 +61,11 @@ def default_out_dir(profile: str, root: str | os.PathLike = ".") -> Path:
     return Path(root) if profile == "full" else Path(root) / "runs" / profile
 
 
+def cache_dir() -> Path:
+    """Where the fast path caches decoded images: ``$FER_KERAS_CACHE``, else ``~/.cache/fer_keras``."""
+    return Path(os.environ.get("FER_KERAS_CACHE", "~/.cache/fer_keras")).expanduser()
+
+
 def resolve_pipeline(settings: Settings) -> str:
     """``fast`` on accelerators and ``imagegenerator`` on CPU when the profile says ``auto``."""
     if settings.pipeline != "auto":
@@ -84,6 +90,7 @@ def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) 
         smoke=settings.smoke,
         pipeline=resolve_pipeline(settings),
         workers=settings.workers,
+        cache_dir=cache_dir(),
         augment_on="model" if has_accelerator() else "cpu",
     )
 
@@ -95,7 +102,13 @@ def build_model(settings: Settings, data: FerData | FashionData, hyperparameters
     name, classes = EXPERIMENTS[settings.experiment].model, data.class_names
     if name == "fashion_mlp":
         return build_fashion_mlp(**(hyperparameters or {}))
-    model = build_fer_cnn(len(classes)) if name == "fer_cnn" else build_fashion_cnn(len(classes))
+    if name == "fer_cnn":
+        augmentation = None
+        if isinstance(data, FerData) and data.augment_on == "model" and data.augmentation:
+            augmentation = augmentation_layer(data.augmentation, settings.seed)
+        model = build_fer_cnn(len(classes), augmentation=augmentation)
+    else:
+        model = build_fashion_cnn(len(classes))
     train_batches = len(train_feed(settings, data))
     return training.compile_classifier(
         model,

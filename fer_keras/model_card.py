@@ -113,9 +113,7 @@ def card_metadata(result: Mapping[str, Any]) -> ModelCardData:
         "dataset_split": "test",
     }
     evals = [
-        EvalResult(
-            metric_type="accuracy", metric_name="Accuracy", metric_value=float(metrics["accuracy"]), **common
-        ),
+        EvalResult(metric_type="accuracy", metric_name="Accuracy", metric_value=float(metrics["accuracy"]), **common),
         EvalResult(
             metric_type="f1",
             metric_name="Macro F1",
@@ -164,9 +162,7 @@ def _header(result: Mapping[str, Any]) -> str:
 
 def _layers_table(model: Mapping[str, Any]) -> str:
     """Layer table plus parameter totals."""
-    rows = [
-        (ly["name"], ly["type"], ly["output_shape"], _int(ly["params"])) for ly in model.get("layers", [])
-    ]
+    rows = [(ly["name"], ly["type"], ly["output_shape"], _int(ly["params"])) for ly in model.get("layers", [])]
     params = model["params"]
     totals = (
         f"Total params: {_int(params['total'])} · Trainable params: {_int(params['trainable'])} · "
@@ -218,8 +214,7 @@ def _figures(figures: Mapping[str, str]) -> str:
     known = [k for k in _FIGURE_CAPTIONS if k in figures]
     ordered = known + [k for k in figures if k not in _FIGURE_CAPTIONS]
     images = [
-        f"![{_FIGURE_CAPTIONS.get(k, k.replace('_', ' ').capitalize())}]({_figure_link(figures[k])})"
-        for k in ordered
+        f"![{_FIGURE_CAPTIONS.get(k, k.replace('_', ' ').capitalize())}]({_figure_link(figures[k])})" for k in ordered
     ]
     return "\n\n".join(images)
 

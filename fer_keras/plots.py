@@ -56,9 +56,7 @@ def plot_confusion_matrix(
     """Heatmap of a confusion matrix (rows true, columns predicted), annotated per cell."""
     counts = np.asarray(cm)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(class_names):
-        raise ValueError(
-            f"confusion matrix of shape {counts.shape} does not match {len(class_names)} classes"
-        )
+        raise ValueError(f"confusion matrix of shape {counts.shape} does not match {len(class_names)} classes")
     fractions = _normalize_rows(counts) if normalize else None
     size = max(4.0, 0.9 * len(class_names) + 2.0)
     fig, ax = plt.subplots(figsize=(size + 1.0, size))

@@ -67,12 +67,13 @@ def make_callbacks(
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")),
-        keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(str(artifacts_dir / "best.keras"), monitor=monitor, save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
     ]
     if reduce_lr:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, patience // 3)))
+    # Last, so each epoch's row also holds what earlier callbacks logged (the learning rate).
+    callbacks.append(keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True))
     return callbacks
 
 

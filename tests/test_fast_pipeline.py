@@ -48,11 +48,7 @@ def frame() -> pd.DataFrame:
     train = _data_root() / "fer2013" / "train"
     if not train.is_dir():
         pytest.skip(f"FER-2013 not found under {train}; set FER_KERAS_DATA")
-    rows = [
-        (str(path), name)
-        for name in FER7_CLASSES
-        for path in sorted((train / name).glob("*.jpg"))[:PER_CLASS]
-    ]
+    rows = [(str(path), name) for name in FER7_CLASSES for path in sorted((train / name).glob("*.jpg"))[:PER_CLASS]]
     return pd.DataFrame(rows, columns=["filename", "class"])
 
 
@@ -114,12 +110,15 @@ def test_modified_file_changes_key(frame, tmp_path) -> None:
     assert decode_mod.cache_key([str(copy)], (48, 48)) != key
 
 
-def test_corrupt_image_names_path(frame, tmp_path) -> None:
+def test_corrupt_image_names_path(frame, tmp_path, monkeypatch) -> None:
     bad = tmp_path / "truncated.jpg"
     bad.write_bytes(Path(frame["filename"][0]).read_bytes()[:200])
     with pytest.raises(ValueError, match="truncated.jpg") as info:
         decode_images([frame["filename"][1], str(bad)])
     assert "remove or replace the file" in str(info.value)
+    monkeypatch.setattr(decode_mod, "_CHUNK", 1)  # same error through the worker processes
+    with pytest.raises(ValueError, match="truncated.jpg"):
+        decode_images([frame["filename"][1], str(bad)], workers=2)
 
 
 def test_rgb_and_other_size_converted(tmp_path) -> None:
@@ -160,7 +159,7 @@ def test_warp_identity_flip_shift_exact(images: np.ndarray) -> None:
     np.testing.assert_array_equal(warp_batch_numpy(batch, _matrices(8, flip=1.0)), np.flip(batch, -1))
     # IDG convention: tx moves along columns, ty along rows (output pixel reads input + shift).
     shifted = warp_batch_numpy(batch, _matrices(8, tx=3.0, ty=-2.0))
-    for out, img in zip(shifted, batch):
+    for out, img in zip(shifted, batch, strict=True):
         np.testing.assert_array_equal(out, _edge_shift(img, -2, 3))
     assert warp_batch_numpy(batch, _matrices(8)).dtype == np.float32
 
@@ -190,7 +189,7 @@ def test_warp_matches_image_data_generator(images: np.ndarray) -> None:
         ]
     )
     ours = warp_batch_numpy(batch, mats)
-    for img, out, p in zip(batch, ours, params):
+    for img, out, p in zip(batch, ours, params, strict=True):
         ref = idg.apply_transform(img[..., None], p)[..., 0]
         assert np.abs(out - ref)[2:-2, 2:-2].mean() < 2 / 255
         assert np.abs(out - ref).max() < 1e-3
@@ -218,9 +217,7 @@ def test_keras_transform_matches_numpy_warp(images: np.ndarray) -> None:
     shift = ops.image.affine_transform(
         batch[..., None], to_keras_transforms(_matrices(6, tx=3.0, ty=-2.0)), fill_mode="nearest"
     )
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(shift)[0, ..., 0], _edge_shift(batch[0], -2, 3), atol=1e-3
-    )
+    np.testing.assert_allclose(ops.convert_to_numpy(shift)[0, ..., 0], _edge_shift(batch[0], -2, 3), atol=1e-3)
 
 
 def test_random_affine_layer(images: np.ndarray) -> None:
@@ -228,16 +225,16 @@ def test_random_affine_layer(images: np.ndarray) -> None:
     layer = RandomAffine(**AUGMENT, seed=3)
     y = ops.convert_to_numpy(layer(x, training=True))
     assert y.shape == x.shape and y.dtype == np.float32
-    assert 0.0 <= y.min() and y.max() <= 1.0
+    assert y.min() >= 0.0 and y.max() <= 1.0
     assert np.abs(y - x).mean() > 0.01
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(x, training=False)), x)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), x)
 
     flip = RandomAffine(horizontal_flip=True, seed=0)
     out = ops.convert_to_numpy(flip(x, training=True))
-    same = [np.allclose(o, i, atol=1e-5) for o, i in zip(out, x)]
-    mirrored = [np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in zip(out, x)]
-    assert all(s or m for s, m in zip(same, mirrored))
+    same = [np.allclose(o, i, atol=1e-5) for o, i in zip(out, x, strict=True)]
+    mirrored = [np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in zip(out, x, strict=True)]
+    assert all(s or m for s, m in zip(same, mirrored, strict=True))
     assert any(same) and any(mirrored)
 
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
@@ -254,22 +251,18 @@ def _labels(frame: pd.DataFrame) -> np.ndarray:
 
 
 def test_array_dataset_batches(frame, images) -> None:
-    ds = ArrayDataset(
-        images, _labels(frame), FER7_CLASSES, batch_size=32, shuffle=True, augment=AUGMENT, seed=7
-    )
+    ds = ArrayDataset(images, _labels(frame), FER7_CLASSES, batch_size=32, shuffle=True, augment=AUGMENT, seed=7)
     assert len(ds) == 5 and ds.n == 140 and ds.batch_size == 32
     assert ds.class_indices == {n: i for i, n in enumerate(FER7_CLASSES)}
     x, y = ds[0]
     assert x.shape == (32, 48, 48, 1) and x.dtype == np.float32
     assert y.shape == (32, 7) and y.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     np.testing.assert_array_equal(y.sum(1), 1.0)
     np.testing.assert_array_equal(y.argmax(1), ds.classes[ds.batch_indices(0)])
     assert ds[4][0].shape == (12, 48, 48, 1)
     # Reproducible for a seed, independent of call order; new epoch -> new order and warps.
-    again = ArrayDataset(
-        images, _labels(frame), FER7_CLASSES, batch_size=32, shuffle=True, augment=AUGMENT, seed=7
-    )
+    again = ArrayDataset(images, _labels(frame), FER7_CLASSES, batch_size=32, shuffle=True, augment=AUGMENT, seed=7)
     late = again[3]
     np.testing.assert_array_equal(again[0][0], x)
     np.testing.assert_array_equal(ds[3][0], late[0])
@@ -306,9 +299,7 @@ def test_unshuffled_matches_image_data_generator(frame, images) -> None:
 def test_build_fast_iterators(frame, tmp_path) -> None:
     test = frame.iloc[::3].reset_index(drop=True)
     frames = {"train": frame, "validation": frame.iloc[:0], "test": test}
-    its = build_fast_iterators(
-        frames, FER7_CLASSES, batch_size=16, augment=AUGMENT, seed=1, cache_dir=tmp_path
-    )
+    its = build_fast_iterators(frames, FER7_CLASSES, batch_size=16, augment=AUGMENT, seed=1, cache_dir=tmp_path)
     assert set(its) == {"train", "validation", "test"}
     assert its["validation"].n == 0 and len(its["validation"]) == 0
     train, tst = its["train"], its["test"]
@@ -329,9 +320,7 @@ def test_fit_with_workers(frame, images) -> None:
     ds = ArrayDataset(
         images, _labels(frame), FER7_CLASSES, batch_size=35, shuffle=True, augment=AUGMENT, seed=0, workers=2
     )
-    model = keras.Sequential(
-        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, "softmax")]
-    )
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, "softmax")])
     model.compile("adam", "categorical_crossentropy")
     history = model.fit(ds, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2

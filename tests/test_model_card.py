@@ -180,10 +180,7 @@ def test_summary_and_number_formatting() -> None:
     result = _result()
     card = render_model_card(result)
     acc = result["metrics"]["accuracy"]
-    assert (
-        f"Test accuracy {acc * 100:.1f} %, macro-F1 {result['metrics']['macro_f1']:.3f} on 16 test images"
-        in card
-    )
+    assert f"Test accuracy {acc * 100:.1f} %, macro-F1 {result['metrics']['macro_f1']:.3f} on 16 test images" in card
     assert "7,847,108" in card and "7,840,708" in card and "6,400" in card
     assert "| dense | Dense | (None, 4) | 1,234,567 |" in card
     assert "| happy | 1,200 | 120 | 5 |" in card  # counts per split

@@ -123,46 +123,52 @@ def to_keras_transforms(matrices: np.ndarray) -> np.ndarray:
 
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Flattened float32 row and column coordinates of an ``(H, W)`` image."""
-    rows, cols = np.meshgrid(
-        np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij"
-    )
+    rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
     return rows.ravel(), cols.ravel()
 
 
-def _source_index(coord: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Clamp source coordinates (edge fill), return the lower integer index and the fraction."""
+def _floor_fraction(coord: np.ndarray, size: int) -> np.ndarray:
+    """Clamp coordinates to the image (edge fill); return their floor, leave the fraction in ``coord``."""
     np.clip(coord, 0.0, size - 1.0, out=coord)
     low = coord.astype(np.int32)  # truncation == floor for non-negative values
-    np.minimum(low, max(size - 2, 0), out=low)
     coord -= low
-    return low, coord
+    return low
 
 
 def warp_batch_numpy(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """Warp a batch ``(B, H, W)`` with per-image output->input matrices ``(B, 2, 3)`` (or ``(B, 3, 3)``).
 
-    One vectorised bilinear gather over the whole batch (``np.take`` on flat int32 indices),
-    out-of-range points take the nearest edge pixel. Returns float32 ``(B, H, W)`` on the input's
-    value scale.
+    One vectorised bilinear gather over the whole batch (``np.take`` on flat int32 indices into the
+    batch padded by one edge row/column), so out-of-range points take the nearest edge pixel.
+    Returns float32 ``(B, H, W)`` on the input's value scale.
     """
     batch, height, width = images.shape
-    if height < 2 or width < 2:
-        raise ValueError(f"warp_batch_numpy needs images of at least 2x2 pixels, got {height}x{width}")
+    padded = np.pad(images, ((0, 0), (0, 1), (0, 1)), mode="edge")
+    flat = padded.reshape(-1).astype(np.float32, copy=False)
     m = np.asarray(matrices, dtype=np.float32)[:, :2, :]
     rows, cols = _grid(height, width)
     src_r = m[:, 0, 0, None] * rows + m[:, 0, 1, None] * cols + m[:, 0, 2, None]
     src_c = m[:, 1, 0, None] * rows + m[:, 1, 1, None] * cols + m[:, 1, 2, None]
-    r0, fr = _source_index(src_r, height)
-    c0, fc = _source_index(src_c, width)
-    base = (np.arange(batch, dtype=np.int32) * (height * width))[:, None]
-    idx = r0 * width + c0 + base
-    flat = np.ascontiguousarray(images, dtype=np.float32).reshape(-1)
+    idx = _floor_fraction(src_r, height)
+    idx *= width + 1
+    idx += _floor_fraction(src_c, width)
+    idx += (np.arange(batch, dtype=np.int32) * ((height + 1) * (width + 1)))[:, None]
     top = np.take(flat, idx)
-    top += fc * (np.take(flat, idx + 1) - top)
+    idx += 1
+    right = np.take(flat, idx)
     idx += width
     bottom = np.take(flat, idx)
-    bottom += fc * (np.take(flat, idx + 1) - bottom)
-    top += fr * (bottom - top)
+    idx += 1
+    bottom_right = np.take(flat, idx)
+    right -= top
+    right *= src_c
+    top += right
+    bottom_right -= bottom
+    bottom_right *= src_c
+    bottom += bottom_right
+    bottom -= top
+    bottom *= src_r
+    top += bottom
     return top.reshape(batch, height, width)
 
 
@@ -202,9 +208,7 @@ class RandomAffine(keras.layers.Layer):
         """Random ``(batch, 8)`` projective transforms in Keras' (x=col, y=row) convention."""
         height, width = image_size
         zero = ops.zeros((batch,))
-        theta = (
-            self._uniform(batch, -self.rotation_range, self.rotation_range) if self.rotation_range else zero
-        )
+        theta = self._uniform(batch, -self.rotation_range, self.rotation_range) if self.rotation_range else zero
         tx_max = _shift_pixels(self.height_shift_range, height) if self.height_shift_range else 0.0
         ty_max = _shift_pixels(self.width_shift_range, width) if self.width_shift_range else 0.0
         tx = self._uniform(batch, -tx_max, tx_max) if tx_max else zero

@@ -10,29 +10,29 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import multiprocessing as mp
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fer_keras.data.paths import DataError
 from fer_keras.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "fer_"
-_CHUNK = 512
+_CHUNK = 2048
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
 
 
-def decode_one(
-    path: str, image_size: tuple[int, int] = (48, 48), interpolation: str = "bilinear"
-) -> np.ndarray:
+def decode_one(path: str, image_size: tuple[int, int] = (48, 48), interpolation: str = "bilinear") -> np.ndarray:
     """Decode one image file to a uint8 ``(H, W)`` grayscale array (``convert("L")``, resized if needed).
 
-    Raises ``ValueError`` naming the path if the file cannot be decoded.
+    Raises :class:`DataError` (a ``ValueError``) naming the path if the file cannot be decoded.
     """
     height, width = image_size
     try:
@@ -44,7 +44,7 @@ def decode_one(
                 img = img.resize((width, height), _RESAMPLE[interpolation])
             return np.asarray(img, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, SyntaxError) as err:
-        raise ValueError(
+        raise DataError(
             f"Cannot decode image {path}: {err}. The file is corrupt or truncated; "
             "remove or replace the file, then run again."
         ) from err
@@ -59,25 +59,37 @@ def cache_key(filenames: Sequence[str], image_size: tuple[int, int]) -> str:
     return digest.hexdigest()[:32]
 
 
+def _decode_chunk(filenames: Sequence[str], image_size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """Decode a list of files into a uint8 ``(n, H, W)`` array (runs in a worker process)."""
+    out = np.empty((len(filenames), *image_size), dtype=np.uint8)
+    for i, name in enumerate(filenames):
+        out[i] = decode_one(name, image_size, interpolation)
+    return out
+
+
+def _pool(workers: int):
+    """A process pool (``fork``: workers need no re-import), else threads where fork is unavailable.
+
+    PIL spends most of a 48x48 JPEG's decode in Python, so threads barely help; processes do.
+    """
+    if "fork" in mp.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=workers)
+
+
 def _decode_all(
     filenames: Sequence[str], image_size: tuple[int, int], interpolation: str, workers: int | None
 ) -> np.ndarray:
-    """Decode ``filenames`` (in order) into one preallocated uint8 array, ``workers`` threads on chunks."""
+    """Decode ``filenames`` (in order) into one uint8 array, in chunks over ``workers`` processes."""
+    workers = max(1, workers or min(8, os.cpu_count() or 1))
+    chunks = [filenames[i : i + _CHUNK] for i in range(0, len(filenames), _CHUNK)]
+    if workers == 1 or len(chunks) < 2:
+        return _decode_chunk(filenames, image_size, interpolation)
     out = np.empty((len(filenames), *image_size), dtype=np.uint8)
-    workers = max(1, workers or min(4, os.cpu_count() or 1))
-
-    def fill(start: int) -> None:
-        for i in range(start, min(start + _CHUNK, len(filenames))):
-            out[i] = decode_one(filenames[i], image_size, interpolation)
-
-    starts = range(0, len(filenames), _CHUNK)
-    if workers == 1 or len(starts) == 1:
-        for start in starts:
-            fill(start)
-        return out
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(fill, starts):
-            pass
+    with _pool(min(workers, len(chunks))) as pool:
+        parts = pool.map(_decode_chunk, chunks, [image_size] * len(chunks), [interpolation] * len(chunks))
+        for i, part in enumerate(parts):
+            out[i * _CHUNK : i * _CHUNK + len(part)] = part
     return out
 
 
@@ -114,7 +126,8 @@ def decode_images(
     Colour images are converted with PIL ``convert("L")``; other sizes are resized with
     ``interpolation`` (PIL bilinear by default; ImageDataGenerator's flow default is "nearest").
     With ``cache_dir`` the decoded set is stored as ``fer_<key>.npy`` and reused only when
-    the key (file list, sizes, mtimes, image size) matches.
+    the key (file list, sizes, mtimes, image size) matches. ``workers`` processes decode in
+    parallel (default: up to 8, one per core).
     """
     filenames = [str(f) for f in filenames]
     image_size = (int(image_size[0]), int(image_size[1]))

@@ -66,9 +66,7 @@ class ArrayDataset(keras.utils.PyDataset):
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
     ) -> None:
-        super().__init__(
-            workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
-        )
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be a uint8 (N, H, W) array, got {images.dtype} {images.shape}")
         self.images = images
@@ -128,9 +126,7 @@ def _labels(frame, class_indices: Mapping[str, int], split: str) -> tuple[list[s
     """Filenames and integer labels of ``frame``, dropping rows of other classes (as IDG does)."""
     keep = frame["class"].isin(list(class_indices))
     if not keep.all():
-        logger.info(
-            "%s: dropping %d rows whose class is not in %s", split, int((~keep).sum()), list(class_indices)
-        )
+        logger.info("%s: dropping %d rows whose class is not in %s", split, int((~keep).sum()), list(class_indices))
     frame = frame[keep]
     labels = frame["class"].map(class_indices).to_numpy(dtype=np.int32)
     return [os.fspath(f) for f in frame["filename"]], labels
@@ -162,9 +158,7 @@ def build_fast_iterators(
     if augment_on not in AUGMENT_ON:
         raise ValueError(f"augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
     class_indices = {name: i for i, name in enumerate(class_names)}
-    splits = {
-        name: _labels(frame, class_indices, name) for name, frame in frames.items() if frame is not None
-    }
+    splits = {name: _labels(frame, class_indices, name) for name, frame in frames.items() if frame is not None}
     union = list(dict.fromkeys(f for names, _ in splits.values() for f in names))
     images = decode_images(union, image_size=image_size, cache_dir=cache_dir)
     position = {f: i for i, f in enumerate(union)}

@@ -56,6 +56,7 @@ class FerData:
     frames: dict[str, pd.DataFrame]
     pipeline: str = "imagegenerator"
     augmentation: dict[str, Any] | None = None
+    augment_on: str = "cpu"  # "model": the fast path leaves augmentation to a RandomAffine layer in the model
     counts: dict[str, dict[str, int]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,7 +133,15 @@ def split_validation(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[p
     """Split ``frame`` into (train, validation) with a seeded, stratified ``fraction`` for validation."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {fraction}")
-    train, val = train_test_split(frame, test_size=fraction, stratify=frame["class"], random_state=seed)
+    try:
+        train, val = train_test_split(frame, test_size=fraction, stratify=frame["class"], random_state=seed)
+    except ValueError as exc:  # too few images in a class for a stratified split
+        counts = frame["class"].value_counts()
+        raise DataError(
+            f"Cannot carve a stratified {fraction:.0%} validation split: the smallest class "
+            f"'{counts.idxmin()}' has {counts.min()} training image(s) ({exc}). Add images to that class "
+            "or change validation_split."
+        ) from exc
     return train.sort_values("filename").reset_index(drop=True), val.sort_values("filename").reset_index(drop=True)
 
 
@@ -218,8 +227,10 @@ def load_fer(
 
     ``augmentation=True`` uses :data:`DEFAULT_AUGMENTATION`; a mapping gives
     ImageDataGenerator keywords; ``False``/``None`` turns it off. ``pipeline="fast"``
-    decodes the images once into a uint8 array and augments whole batches with one
-    vectorised warp (same semantics, much faster); ``"imagegenerator"`` is the plain feed.
+    decodes the images once into a uint8 array (cached in ``cache_dir`` if given) and
+    augments whole batches with one vectorised warp (same semantics, much faster);
+    ``augment_on="model"`` leaves that warp to a ``RandomAffine`` layer in the model
+    (on the accelerator). ``"imagegenerator"`` is the plain feed.
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
@@ -239,6 +250,7 @@ def load_fer(
             seed=seed,
             cache_dir=cache_dir,
             workers=workers,
+            use_multiprocessing=use_multiprocessing,
             augment_on=augment_on,
         )
         train, validation, test = its["train"], its["validation"], its["test"]
@@ -252,7 +264,8 @@ def load_fer(
         train = flow_frame(frames["train"], classes, augmentation=augment, shuffle=True, **common)
         validation = flow_frame(frames["validation"], classes, **common)
         test = flow_frame(frames["test"], classes, **common)
-    return FerData(train, validation, test, classes, frames, pipeline=pipeline, augmentation=augment)
+    augment_on = augment_on if pipeline == "fast" else "cpu"
+    return FerData(train, validation, test, classes, frames, pipeline, augment, augment_on)
 
 
 def load_sample_images(

@@ -20,6 +20,7 @@ def build_fer_cnn(
     conv_dropout: float = 0.25,
     dense_dropout: float = 0.5,
     l2: float = 0.0,
+    augmentation: keras.layers.Layer | None = None,
     name: str = "fer_cnn",
 ) -> keras.Model:
     """Build the uncompiled FER CNN: 7 ``Conv2D`` (3x3, ReLU, BatchNorm), 2 hidden ``Dense``, softmax.
@@ -27,11 +28,12 @@ def build_fer_cnn(
     Blocks of (filters, convolutions) each end in 2x2 max-pooling and dropout; the
     two hidden dense layers use BatchNorm and dropout. With the defaults and 4
     classes the model has 7,847,108 parameters (the original experiment's had
-    7,842,500). Any class count and input size (>= 16x16) work.
+    7,842,500). Any class count and input size (>= 16x16) work. ``augmentation`` is an
+    optional training-only layer placed right after the input (keras-io style).
     """
     regularizer = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    x = augmentation(inputs) if augmentation is not None else inputs
     for block, (filters, convs) in enumerate(conv_blocks, start=1):
         for conv in range(1, convs + 1):
             x = layers.Conv2D(
