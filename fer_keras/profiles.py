@@ -143,7 +143,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
 }
 
-_FER_SMOKE = {"epochs": 3, "batch_size": 32, "augmentation": DEFAULT_AUGMENTATION, "smoke": True, "patience": 3}
+_FER_SMOKE = {"epochs": 4, "batch_size": 32, "augmentation": DEFAULT_AUGMENTATION, "smoke": True, "patience": 3}
 _FER_FULL = {
     "epochs": 100,
     "batch_size": 128,
@@ -169,7 +169,7 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "patience": 3,
     },
     ("fashion_mlp", "full"): {"epochs": 60, "batch_size": 128, "max_trials": 30, "tuner_epochs": 15, "patience": 8},
-    ("fashion_cnn", "smoke"): {"epochs": 2, "batch_size": 128, "smoke": True, "patience": 3},
+    ("fashion_cnn", "smoke"): {"epochs": 4, "batch_size": 128, "smoke": True, "patience": 3},
     ("fashion_cnn", "full"): {
         "epochs": 40,
         "batch_size": 128,

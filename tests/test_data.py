@@ -369,3 +369,9 @@ def test_env_var_is_used_by_loader(fer_tree: Path, monkeypatch: pytest.MonkeyPat
     assert all(f.startswith(str(fer_tree)) for frame in frames.values() for f in frame["filename"])
     assert {k: len(v) for k, v in frames.items()} == {"train": 12, "validation": 12, "test": 24}
     assert os.environ[DATA_ENV_VAR] == str(fer_tree)
+
+
+def test_class_too_small_for_split(make_fer_tree) -> None:
+    root = make_fer_tree(per_class=1)
+    with pytest.raises(DataError, match=r"smallest class .* has 1 training image.*Add images to that class"):
+        load_fer(FER4_CLASSES, root, validation_split=0.1)

@@ -187,3 +187,17 @@ def test_tuner_search_on_real_fashion(fashion_root: Path, tmp_path: Path) -> Non
     accuracy = best.evaluate(x_val, y_val, verbose=0)[1]
     assert accuracy == pytest.approx(trials[0]["val_accuracy"], abs=1e-4)
     assert accuracy > 0.3  # far above chance (0.1) after one epoch on 512 images
+
+
+def test_fer_cnn_with_augmentation_layer_keeps_architecture() -> None:
+    from fer_keras.data.augment import RandomAffine, augmentation_layer
+    from fer_keras.data.fer import DEFAULT_AUGMENTATION
+
+    plain = build_fer_cnn(4)
+    augmented = build_fer_cnn(4, augmentation=augmentation_layer(DEFAULT_AUGMENTATION, seed=1))
+    assert isinstance(augmented.layers[1], RandomAffine)
+    assert augmented.count_params() == plain.count_params()
+    assert [type(layer).__name__ for layer in augmented.layers].count("Conv2D") == 7
+    x = np.random.default_rng(0).random((2, 48, 48, 1)).astype("float32")
+    augmented.set_weights(plain.get_weights())
+    np.testing.assert_allclose(augmented.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-6)  # inference

@@ -13,6 +13,7 @@ def build_fashion_cnn(
     filters: tuple[int, int] = (32, 64),
     dense_units: int = 256,
     dropout: float = 0.3,
+    bn_momentum: float = 0.9,
     name: str = "fashion_cnn",
 ) -> keras.Model:
     """Build the uncompiled CNN: two blocks of two 3x3 ``Conv2D`` + BatchNorm + pooling, a Dense layer, softmax."""
@@ -21,7 +22,7 @@ def build_fashion_cnn(
     for block, width in enumerate(filters, start=1):
         for conv in (1, 2):
             x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
-            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{block}_bn{conv}")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         x = layers.Dropout(dropout, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
