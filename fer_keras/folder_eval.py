@@ -6,13 +6,12 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import keras
 import pandas as pd
 
 from fer_keras.data.fer import IMAGE_SUFFIXES, check_images, flow_frame
 from fer_keras.data.paths import DataError
 from fer_keras.evaluation import evaluate_model
-from fer_keras.training import load_class_names
+from fer_keras.training import load_class_names, load_model
 
 CLASS_ALIASES: dict[str, str] = {
     "anger": "angry",
@@ -92,7 +91,7 @@ def evaluate_folder(
             f"No class names for {model_path}: no {model_path.stem}.classes.json beside it. "
             "Pass --classes with the model's class names in output order."
         )
-    model = keras.saving.load_model(model_path)
+    model = load_model(model_path)
     outputs = int(model.output_shape[-1])
     if outputs != len(class_names):
         raise DataError(

@@ -167,6 +167,13 @@ def save_model(model: keras.Model, path: str | Path, class_names: Sequence[str])
     return path
 
 
+def load_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` model saved by :func:`save_model`, including fer_keras' custom layers."""
+    import fer_keras.data.augment  # noqa: F401 - registers RandomAffine for deserialization
+
+    return keras.saving.load_model(path)
+
+
 def classes_path(model_path: str | Path) -> Path:
     """Where :func:`save_model` writes the class names of ``model_path``."""
     model_path = Path(model_path)

@@ -273,21 +273,11 @@ def test_array_dataset_batches(frame, images) -> None:
 
 
 def test_unshuffled_matches_image_data_generator(frame, images) -> None:
-    from fer_keras.data.legacy import ImageDataGenerator
+    from fer_keras.data.fer import flow_frame
 
     ds = ArrayDataset(images, _labels(frame), FER7_CLASSES, batch_size=50)
     np.testing.assert_array_equal(ds.classes, _labels(frame))
-    flow = ImageDataGenerator(rescale=1 / 255).flow_from_dataframe(
-        frame,
-        x_col="filename",
-        y_col="class",
-        classes=list(FER7_CLASSES),
-        target_size=(48, 48),
-        color_mode="grayscale",
-        class_mode="categorical",
-        batch_size=50,
-        shuffle=False,
-    )
+    flow = flow_frame(frame, FER7_CLASSES, batch_size=50, shuffle=False)
     assert flow.class_indices == ds.class_indices
     np.testing.assert_array_equal(flow.classes, ds.classes)
     for i in range(len(ds)):

@@ -248,3 +248,21 @@ def test_save_model_and_class_names_roundtrip(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert load_class_names(tmp_path / "elsewhere.keras") is None
     assert classes_path("a/b/fer4.keras") == Path("a/b/fer4.classes.json")
+
+
+def test_load_model_restores_random_affine_in_a_fresh_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from fer_keras.data.augment import augmentation_layer
+    from fer_keras.models import build_fer_cnn
+
+    model = build_fer_cnn(4, input_shape=(16, 16, 1), augmentation=augmentation_layer({"horizontal_flip": True}, 1))
+    path = save_model(model, tmp_path / "model.keras", ["a", "b", "c", "d"])
+    code = (
+        "import sys; from fer_keras.training import load_model; "
+        "assert 'fer_keras.data.augment' not in sys.modules; "
+        f"print(type(load_model({str(path)!r}).layers[1]).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "RandomAffine"
