@@ -336,6 +336,10 @@ def test_corrupt_jpeg_reported_by_path(fer_tree: Path) -> None:
     with pytest.raises(DataError, match="1 image file") as info:
         load_fer(FER4_CLASSES, fer_tree, validation_split=0.5)
     assert str(corrupt) in str(info.value)
+    # the fast path finds it while decoding, before any training
+    with pytest.raises(DataError, match="remove or replace") as info:
+        load_fer(FER4_CLASSES, fer_tree, validation_split=0.5, pipeline="fast")
+    assert str(corrupt) in str(info.value)
 
 
 def test_many_corrupt_files_are_summarised(tmp_path: Path) -> None:

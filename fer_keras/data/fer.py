@@ -238,7 +238,10 @@ def load_fer(
     if len(set(classes)) != len(classes):
         raise DataError(f"Classes {classes} name a class twice; list each class once.")
     augment = dict(DEFAULT_AUGMENTATION) if augmentation is True else (dict(augmentation) if augmentation else None)
-    frames = fer_frames(classes, data_dir, validation_split=validation_split, seed=seed, smoke=smoke)
+    # The fast path decodes every file anyway and reports a bad one by path, so it skips the separate check.
+    frames = fer_frames(
+        classes, data_dir, validation_split=validation_split, seed=seed, smoke=smoke, check=pipeline != "fast"
+    )
     if pipeline == "fast":
         from fer_keras.data.fast import build_fast_iterators
 
