@@ -318,3 +318,11 @@ def test_class_weights_model_description_sample_images(fashion_root: Path) -> No
     assert description["input_shape"] == [48, 48, 1] and description["name"] == "fer_cnn"
     assert sum(layer["params"] for layer in description["layers"]) == 7_847_108
     assert description["layers"][-1]["type"] == "Dense"
+
+
+def test_steps_per_epoch_matches_the_training_feed(fashion_root: Path) -> None:
+    from fer_keras.experiments import steps_per_epoch, train_feed
+
+    settings = get_settings("fashion_cnn", "smoke", batch_size=300)
+    data = load_fashion(fashion_root, smoke=True)
+    assert steps_per_epoch(settings, data) == len(train_feed(settings, data)) == 7  # ceil(2000 / 300)
