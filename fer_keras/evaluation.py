@@ -42,13 +42,72 @@ def classification_summary(y_true: Sequence[int], y_pred: Sequence[int], class_n
     }
 
 
+def _accuracy_and_macro_f1(confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and macro-F1 of a stack of confusion matrices ``(R, K, K)`` (F1 0 for empty classes)."""
+    tp = np.diagonal(confusions, axis1=1, axis2=2).astype(float)
+    support, predicted = confusions.sum(axis=2), confusions.sum(axis=1)
+    denominator = support + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return tp.sum(axis=1) / confusions.sum(axis=(1, 2)), f1.mean(axis=1)
+
+
+def bootstrap_intervals(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    num_classes: int,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals of accuracy and macro-F1, resampling test images with replacement.
+
+    Macro-F1 is over all ``num_classes`` classes, as in :func:`classification_summary`.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    n = len(y_true)
+    if n == 0:
+        raise ValueError("no test images to resample")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(n_resamples, n))
+    cells = y_true[index] * num_classes + y_pred[index]  # (R, n) flat confusion-matrix cells
+    offsets = np.arange(n_resamples)[:, None] * num_classes**2
+    confusions = np.bincount((cells + offsets).ravel(), minlength=n_resamples * num_classes**2)
+    accuracy, macro_f1 = _accuracy_and_macro_f1(confusions.reshape(n_resamples, num_classes, num_classes))
+    tail = (1.0 - confidence) / 2 * 100
+    return {
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "accuracy": [float(v) for v in np.percentile(accuracy, [tail, 100 - tail])],
+        "macro_f1": [float(v) for v in np.percentile(macro_f1, [tail, 100 - tail])],
+    }
+
+
+def binomial_margin(accuracy: float, num_images: int, confidence_z: float = 1.96) -> float:
+    """Half-width of the normal-approximation 95 % interval of an accuracy measured on ``num_images`` images."""
+    return float(confidence_z * np.sqrt(accuracy * (1.0 - accuracy) / num_images))
+
+
 def evaluate_model(
-    model: keras.Model, data: Any, class_names: Sequence[str], labels: Sequence[int] | None = None
+    model: keras.Model,
+    data: Any,
+    class_names: Sequence[str],
+    labels: Sequence[int] | None = None,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> dict:
-    """Predict on ``data`` (unshuffled) and summarise with :func:`classification_summary`."""
+    """Predict on ``data`` (unshuffled), summarise with :func:`classification_summary`, add bootstrap intervals.
+
+    ``n_resamples=0`` skips the bootstrap.
+    """
     y_true = true_labels(data) if labels is None else np.asarray(labels)
     _, y_pred = predict_labels(model, data)
-    return classification_summary(y_true, y_pred, class_names)
+    summary = classification_summary(y_true, y_pred, class_names)
+    if n_resamples:
+        summary["bootstrap"] = bootstrap_intervals(y_true, y_pred, len(class_names), n_resamples=n_resamples, seed=seed)
+    return summary
 
 
 def report_frame(report: Mapping[str, Any]) -> pd.DataFrame:
@@ -75,6 +134,83 @@ def top_confusions(cm: Sequence[Sequence[int]], class_names: Sequence[str], k: i
     ]
     pairs.sort(key=lambda p: (p[2], p[3]), reverse=True)
     return pd.DataFrame(pairs[:k], columns=["true", "predicted", "count", "share_of_true"])
+
+
+def confusion_readout(cm: Sequence[Sequence[int]], class_names: Sequence[str], k: int = 3) -> dict[str, Any]:
+    """The ``k`` most confused (true, predicted) pairs and a sentence naming the first, true for any matrix."""
+    top = top_confusions(cm, class_names, k=k)
+    pairs = top.to_dict("records")
+    if not pairs:
+        text = "No test image was misclassified: the confusion matrix is diagonal."
+    else:
+        first = pairs[0]
+        text = (
+            f"The most frequent confusion is {first['true']} predicted as {first['predicted']}: "
+            f"{first['count']} test images, {first['share_of_true']:.0%} of {first['true']}."
+        )
+        if len(pairs) > 1:
+            rest = "; ".join(f"{p['true']} → {p['predicted']} ({p['count']})" for p in pairs[1:])
+            text += f" Next: {rest}."
+    return {
+        "pairs": [{**p, "count": int(p["count"]), "share_of_true": float(p["share_of_true"])} for p in pairs],
+        "text": text,
+    }
+
+
+def overfitting_readout(
+    history: Mapping[str, Sequence[float]], best_epoch: int, monitor: str, num_classes: int
+) -> dict[str, Any]:
+    """Train-validation gaps at ``best_epoch`` and a reading of them that holds for any outcome.
+
+    It says overfitting only when training accuracy is clearly above validation *and* the
+    monitored quantity got worse after the best epoch; underfitting when training accuracy
+    stays near chance; still learning when the best epoch is the last one.
+    """
+    epochs = len(history.get("loss", []))
+    index = max(0, min(best_epoch, epochs) - 1)
+    out: dict[str, Any] = {"epochs": epochs, "best_epoch": best_epoch, "monitor": monitor}
+    for metric in ("accuracy", "loss"):
+        if history.get(metric) and history.get(f"val_{metric}"):
+            train, val = float(history[metric][index]), float(history[f"val_{metric}"][index])
+            out[f"train_{metric}"], out[f"val_{metric}"] = train, val
+            out[f"{metric}_gap"] = train - val if metric == "accuracy" else val - train
+    chance = 1.0 / num_classes
+    gap, train_acc = out.get("accuracy_gap"), out.get("train_accuracy")
+    still_improving = best_epoch >= epochs
+    sentences = []
+    if gap is not None:
+        sentences.append(
+            f"At the best epoch ({best_epoch} of {epochs}, by {monitor}) training accuracy is "
+            f"{train_acc:.1%} and validation accuracy {out['val_accuracy']:.1%} (gap {gap * 100:+.1f} points)."
+        )
+    if train_acc is not None and train_acc < chance + 0.1 * (1 - chance):
+        verdict = "underfitting"
+        sentences.append(
+            f"Training accuracy is close to chance ({chance:.0%} for {num_classes} classes): the model is "
+            "underfitting; more epochs or data are needed before overfitting can be judged."
+        )
+    elif gap is not None and gap > 0.05 and not still_improving:
+        verdict = "overfitting"
+        sentences.append(
+            f"Training accuracy is clearly above validation and {monitor} got no better after epoch "
+            f"{best_epoch}: the model overfits beyond that epoch; early stopping keeps epoch {best_epoch}'s weights."
+        )
+    elif gap is not None and gap > 0.05:
+        verdict = "gap, still improving"
+        sentences.append(
+            f"Training accuracy is above validation, but {monitor} was still improving at the last epoch: a "
+            "generalisation gap without a validation decline yet; more epochs may help or start to overfit."
+        )
+    elif still_improving:
+        verdict = "still improving"
+        sentences.append(f"{monitor} was still improving at the last epoch: more epochs would likely help.")
+    else:
+        verdict = "no overfitting measured"
+        sentences.append(
+            "Training and validation accuracy stay within 5 points: no overfitting measured at the best epoch."
+        )
+    out["verdict"], out["text"] = verdict, " ".join(sentences)
+    return out
 
 
 def overfitting_gap(history: Mapping[str, Sequence[float]]) -> dict[str, float]:

@@ -1,13 +1,15 @@
 """Run an experiment end to end and record it: metrics JSON, figures and model card from one run.
 
-The notebooks call the same steps one by one (``prepare_data``, ``build_model``,
-``fit_model``, ``evaluate_model``, ``record_run``); :func:`run_experiment` chains them
-for the command line.
+The steps are small public functions that the notebooks call one by one, next to the
+Keras calls they make (the loader, ``build_*``, ``compile``, ``fit``, the evaluation);
+:func:`run_experiment` chains the same functions for the command line, so notebook and
+CLI give the same numbers for the same settings. Every data set has the same interface
+(``train``/``validation``/``test`` feeds, ``class_names``, ``counts``, ``sparse_labels``,
+``fingerprint()``, ``sample_images()``), so nothing here branches on the data set.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 import sys
@@ -17,17 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from fer_keras import evaluation, plots, training
 from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
-from fer_keras.data.fer import FerData, load_fer, load_sample_images
+from fer_keras.data.fer import FerData, load_fer
+from fer_keras.describe import describe_architecture, describe_augmentation, describe_compiled
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
-from fer_keras.models import build_fashion_cnn, build_fashion_mlp, build_fer_cnn, make_tuner, tuning_summary
+from fer_keras.models import (
+    build_fashion_cnn,
+    build_fashion_mlp,
+    build_fer_cnn,
+    make_optimizer,
+    make_tuner,
+    tuning_summary,
+)
 from fer_keras.profiles import EXPERIMENTS, Settings, get_settings
 from fer_keras.runinfo import collect_run_info, has_accelerator
+
+ExperimentData = FerData | FashionData
+"""The data of any experiment: both classes share the interface described in the module docstring."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +86,28 @@ def resolve_pipeline(settings: Settings) -> str:
     return "fast" if has_accelerator() else "imagegenerator"
 
 
-def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) -> FerData | FashionData:
-    """Load and check the experiment's data (raises ``DataError`` before any training)."""
+def dtype_policy_for(settings: Settings) -> str:
+    """``mixed_bfloat16`` when the profile asks for mixed precision and an accelerator is present, else float32."""
+    return "mixed_bfloat16" if settings.mixed_precision and has_accelerator() else "float32"
+
+
+# ---------------------------------------------------------------- data
+
+
+def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) -> ExperimentData:
+    """Load and check the experiment's data with the profile's batch size, split, seed and augmentation.
+
+    Raises ``DataError`` before any training.
+    """
     experiment = EXPERIMENTS[settings.experiment]
     if experiment.dataset_id == "fashion_mnist":
         return load_fashion(
-            data_dir, validation_split=settings.validation_split, seed=settings.seed, smoke=settings.smoke
+            data_dir,
+            batch_size=settings.batch_size,
+            validation_split=settings.validation_split,
+            seed=settings.seed,
+            augmentation=settings.augmentation,
+            smoke=settings.smoke,
         )
     return load_fer(
         experiment.class_names,
@@ -96,63 +124,65 @@ def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) 
     )
 
 
-def build_model(settings: Settings, data: FerData | FashionData, hyperparameters: dict | None = None) -> keras.Model:
-    """The experiment's model, compiled with the profile's optimizer, schedule and loss."""
-    if settings.mixed_precision and has_accelerator():
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    name, classes = EXPERIMENTS[settings.experiment].model, data.class_names
-    if name == "fashion_mlp":
-        return build_fashion_mlp(**(hyperparameters or {}))
-    if name == "fer_cnn":
-        augmentation = None
-        if isinstance(data, FerData) and data.augment_on == "model" and data.augmentation:
-            augmentation = augmentation_layer(data.augmentation, settings.seed)
-        model = build_fer_cnn(len(classes), augmentation=augmentation)
-    else:
-        model = build_fashion_cnn(len(classes))
-    train_batches = steps_per_epoch(settings, data)
-    return training.compile_classifier(
-        model,
-        optimizer=settings.optimizer,
-        learning_rate=settings.learning_rate,
-        decay_steps=settings.epochs * train_batches if settings.schedule == "cosine" else None,
-        label_smoothing=settings.label_smoothing,
-        sparse_labels=isinstance(data, FashionData),
+# ---------------------------------------------------------------- model
+
+
+def augmentation_for(settings: Settings, data: ExperimentData) -> keras.layers.Layer | None:
+    """The in-model augmentation layer when the feed leaves augmentation to the model, else None."""
+    if data.augment_on == "model" and data.augmentation:
+        return augmentation_layer(data.augmentation, settings.seed)
+    return None
+
+
+def decay_steps_for(settings: Settings, data: ExperimentData) -> int | None:
+    """Optimizer steps of the whole run for a cosine schedule, None for a constant rate."""
+    return settings.epochs * len(data.train) if settings.schedule == "cosine" else None
+
+
+def compile_model(model: keras.Model, settings: Settings, data: ExperimentData) -> keras.Model:
+    """``model.compile`` with the profile's optimizer, learning-rate schedule, loss and metrics."""
+    schedule = training.learning_rate_schedule(settings.learning_rate, decay_steps_for(settings, data))
+    model.compile(
+        optimizer=make_optimizer(settings.optimizer, schedule),
+        loss=training.make_loss(sparse_labels=data.sparse_labels, label_smoothing=settings.label_smoothing),
+        metrics=training.make_metrics(len(data.class_names), sparse_labels=data.sparse_labels),
     )
+    return model
 
 
-def steps_per_epoch(settings: Settings, data: FerData | FashionData) -> int:
-    """Training batches per epoch, without building an iterator (Fashion-MNIST feeds copy the arrays)."""
-    if isinstance(data, FashionData):
-        return math.ceil(len(data.arrays["train"][1]) / settings.batch_size)
-    return len(data.train)
+def build_model(settings: Settings, data: ExperimentData, hyperparameters: dict | None = None) -> keras.Model:
+    """The experiment's model, built under the run's dtype policy (restored afterwards) and compiled.
+
+    ``fashion_mlp`` is compiled by its builder with the tuned ``hyperparameters`` (optimizer
+    and learning rate included); the others by :func:`compile_model`.
+    """
+    name, classes = EXPERIMENTS[settings.experiment].model, data.class_names
+    with training.dtype_policy(dtype_policy_for(settings)):
+        if name == "fashion_mlp":
+            return build_fashion_mlp(**(hyperparameters or {}), num_classes=len(classes))
+        if name == "fer_cnn":
+            model = build_fer_cnn(len(classes), augmentation=augmentation_for(settings, data))
+        else:
+            model = build_fashion_cnn(len(classes))
+    return compile_model(model, settings, data)
 
 
-def train_feed(settings: Settings, data: FerData | FashionData):
-    """The training iterator of ``data`` (Fashion-MNIST iterators are made here, with the profile's batch size)."""
-    if isinstance(data, FashionData):
-        return data.flow(
-            "train", batch_size=settings.batch_size, augmentation=settings.augmentation, seed=settings.seed
-        )
-    return data.train
+# ---------------------------------------------------------------- training
 
 
-def eval_feeds(settings: Settings, data: FerData | FashionData) -> tuple[Any, Any]:
-    """(validation, test) iterators, unshuffled."""
-    if isinstance(data, FashionData):
-        return (
-            data.flow("validation", batch_size=settings.batch_size),
-            data.flow("test", batch_size=settings.batch_size),
-        )
-    return data.validation, data.test
-
-
-def class_weights(settings: Settings, data: FerData | FashionData) -> dict[int, float] | None:
+def class_weights(settings: Settings, data: ExperimentData) -> dict[int, float] | None:
     """Balanced class weights from the training counts when the profile asks for them."""
     if not settings.class_weight:
         return None
     power = 0.5 if settings.class_weight == "sqrt" else 1.0
     return training.balanced_class_weight(data.counts["train"], data.class_names, power=power)
+
+
+def make_callbacks(settings: Settings, out: OutputPaths) -> list[keras.callbacks.Callback]:
+    """The profile's callbacks (see :func:`fer_keras.training.make_callbacks`), watching ``settings.monitor``."""
+    return training.make_callbacks(
+        out.artifacts, patience=settings.patience, reduce_lr=settings.schedule == "plateau", monitor=settings.monitor
+    )
 
 
 def tune_mlp(settings: Settings, data: FashionData, out: OutputPaths, verbose: str | int = "auto") -> dict:
@@ -170,72 +200,40 @@ def tune_mlp(settings: Settings, data: FashionData, out: OutputPaths, verbose: s
 
 
 def fit_model(
-    model: keras.Model, settings: Settings, data: FerData | FashionData, out: OutputPaths, verbose: str | int = "auto"
+    model: keras.Model, settings: Settings, data: ExperimentData, out: OutputPaths, verbose: str | int = "auto"
 ) -> training.TrainResult:
     """Train with the profile's epochs, callbacks and class weights; history and checkpoints go to artifacts."""
-    callbacks = training.make_callbacks(
-        out.artifacts, patience=settings.patience, reduce_lr=settings.schedule == "plateau"
-    )
-    validation, _ = eval_feeds(settings, data)
     return training.train(
         model,
-        train_feed(settings, data),
-        validation,
+        data.train,
+        data.validation,
         epochs=settings.epochs,
         artifacts_dir=out.artifacts,
         class_weight=class_weights(settings, data),
-        callbacks=callbacks,
+        callbacks=make_callbacks(settings, out),
         verbose=verbose,
     )
 
 
-def evaluate(model: keras.Model, settings: Settings, data: FerData | FashionData) -> dict:
-    """Test-split metrics (see :func:`fer_keras.evaluation.classification_summary`)."""
-    _, test = eval_feeds(settings, data)
-    return evaluation.evaluate_model(model, test, data.class_names)
+def evaluate(model: keras.Model, settings: Settings, data: ExperimentData) -> dict:
+    """Test-split metrics with 95 % bootstrap intervals (see :func:`fer_keras.evaluation.evaluate_model`)."""
+    return evaluation.evaluate_model(model, data.test, data.class_names, seed=settings.seed)
 
 
-def model_description(model: keras.Model) -> dict:
-    """Parameter counts and a per-layer table of ``model`` for the card."""
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    non_trainable = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    return {
-        "name": model.name,
-        "input_shape": list(model.input_shape[1:]),
-        "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable},
-        "layers": [
-            {
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "output_shape": str(layer.output.shape),
-                "params": int(layer.count_params()),
-            }
-            for layer in model.layers
-        ],
-    }
+# ---------------------------------------------------------------- recording
 
 
-def sample_images(data: FerData | FashionData, per_class: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A few training images per class (uint8) and their labels, for the sample grid."""
-    if isinstance(data, FashionData):
-        x, y = data.arrays["train"]
-        rng = np.random.default_rng(seed)
-        index = np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(len(data.class_names))]
-        )
-        return x[index], y[index]
-    return load_sample_images(data.frames["train"], data.class_names, per_class, seed)
-
-
-def save_figures(result: dict, data: FerData | FashionData, out: OutputPaths) -> dict[str, str]:
+def save_figures(result: dict, data: ExperimentData, out: OutputPaths) -> dict[str, str]:
     """Confusion matrix, curves, sample grid and class balance as PNGs; returns paths relative to ``out.base``."""
     names = result["class_names"]
     figures = {
         "confusion_matrix": plots.plot_confusion_matrix(
             result["metrics"]["confusion_matrix"], names, title=f"{result['title']}: test confusion matrix"
         ),
-        "curves": plots.plot_history(result["history"], title=result["title"]),
-        "samples": plots.plot_sample_grid(*sample_images(data), names),
+        "curves": plots.plot_history(
+            result["history"], title=result["title"], best_epoch=result["training"]["best_epoch"]
+        ),
+        "samples": plots.plot_sample_grid(*data.sample_images(), names),
         "class_balance": plots.plot_class_balance(data.counts),
     }
     return {
@@ -243,9 +241,44 @@ def save_figures(result: dict, data: FerData | FashionData, out: OutputPaths) ->
     }
 
 
+def describe_training(
+    model: keras.Model, settings: Settings, data: ExperimentData, train_result: training.TrainResult
+) -> dict[str, Any]:
+    """Training details read from the objects that trained: compiled model, feeds, callbacks, ``fit``."""
+    compiled = describe_compiled(model)
+    weights = train_result.class_weight
+    return {
+        **compiled,
+        "optimizer_at_start": train_result.optimizer_at_start,
+        "batch_size": int(data.train.batch_size),
+        "epochs": train_result.epochs_planned,
+        "epochs_run": train_result.epochs_run,
+        "monitor": train_result.monitor,
+        "monitor_mode": train_result.monitor_mode,
+        "best_epoch": train_result.best_epoch,
+        "best_value": train_result.best_value,
+        "callbacks": train_result.callbacks,
+        "pipeline": data.pipeline,
+        "feed": type(data.train).__name__,
+        "augmentation": describe_augmentation(model, data.train),
+        "class_weight": {data.class_names[i]: round(w, 4) for i, w in weights.items()} if weights else None,
+        "seed": settings.seed,
+        "deterministic": training.determinism_state(),
+        "validation_split": settings.validation_split,
+    }
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """This process's command as a user would type it (``python -m fer_keras ...`` for the CLI)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name == "fer_keras":
+        argv = ["python", "-m", "fer_keras", *argv[1:]]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
 def record_run(
     settings: Settings,
-    data: FerData | FashionData,
+    data: ExperimentData,
     model: keras.Model,
     train_result: training.TrainResult,
     metrics: dict,
@@ -256,9 +289,12 @@ def record_run(
     tuning: dict | None = None,
     command: str | None = None,
 ) -> dict:
-    """Assemble the run's result, write figures, ``metrics/<exp>.json`` and ``model_cards/<exp>.md``; return it."""
+    """Assemble the run's result, write figures, ``metrics/<exp>.json`` and ``model_cards/<exp>.md``; return it.
+
+    ``data_dir`` is recorded as given (relative paths stay relative).
+    """
     experiment = EXPERIMENTS[settings.experiment]
-    is_fer = isinstance(data, FerData)
+    validation_split = f"a seeded stratified {settings.validation_split:.0%} of train"
     result: dict[str, Any] = {
         "experiment": experiment.name,
         "title": experiment.title,
@@ -268,46 +304,32 @@ def record_run(
             "name": experiment.dataset_name,
             "root": str(data_dir) if data_dir else os.environ.get("FER_KERAS_DATA", "data"),
             "counts": data.counts,
-            "preprocessing": (
-                "grayscale, resized to 48x48 (bilinear), pixels rescaled to [0, 1]"
-                if is_fer
-                else "28x28 grayscale, pixels rescaled to [0, 1]"
-            ),
-            "note": (
-                "test/ is the FER-2013 PublicTest part; validation is a seeded stratified "
-                f"{settings.validation_split:.0%} of train."
-                if is_fer
-                else f"Official 10,000-image test set; validation is a seeded stratified "
-                f"{settings.validation_split:.0%} of train."
-            ),
+            "preprocessing": data.preprocessing,
+            "note": f"{experiment.test_note}; validation is {validation_split}.",
+            "fingerprint": data.fingerprint(),
         },
         "class_names": list(data.class_names),
         "model": {
-            **model_description(model),
+            **describe_architecture(model),
             "builder": f"fer_keras.models.build_{experiment.model}",
             "output": f"softmax over {len(data.class_names)} classes",
         },
-        "training": {
-            **{k: v for k, v in settings.as_dict().items() if k not in {"experiment", "profile", "extra"}},
-            "loss": "sparse_categorical_crossentropy" if not is_fer else "categorical_crossentropy",
-            "epochs_run": train_result.epochs_run,
-            "best_epoch": train_result.best_epoch,
-            "callbacks": train_result.callbacks,
-            "pipeline": data.pipeline if is_fer else "imagegenerator",
-            "class_weight": (
-                {data.class_names[i]: round(w, 3) for i, w in class_weights(settings, data).items()}
-                if settings.class_weight
-                else None
-            ),
-        },
+        "training": describe_training(model, settings, data, train_result),
         "history": train_result.history,
         "metrics": metrics,
+        "readout": {
+            "overfitting": evaluation.overfitting_readout(
+                train_result.history, train_result.best_epoch, train_result.monitor, len(data.class_names)
+            ),
+            "confusions": evaluation.confusion_readout(metrics["confusion_matrix"], data.class_names),
+        },
+        "reference": experiment.reference_summary(),
         "run": {
             **collect_run_info(),
             "wall_time_s": round(wall_time_s, 1),
             "train_time_s": train_result.train_time_s,
             "images_per_s": train_result.images_per_s,
-            "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+            "command": command or command_line(),
         },
         "limitations": experiment.limitations,
         "tradeoffs": experiment.tradeoffs,
@@ -358,3 +380,27 @@ def run_experiment(
         tuning=tuning,
         command=command,
     )
+
+
+__all__ = [
+    "ExperimentData",
+    "OutputPaths",
+    "augmentation_for",
+    "build_model",
+    "cache_dir",
+    "class_weights",
+    "compile_model",
+    "decay_steps_for",
+    "default_out_dir",
+    "describe_training",
+    "dtype_policy_for",
+    "evaluate",
+    "fit_model",
+    "make_callbacks",
+    "prepare_data",
+    "record_run",
+    "resolve_pipeline",
+    "run_experiment",
+    "save_figures",
+    "tune_mlp",
+]

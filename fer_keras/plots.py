@@ -29,7 +29,7 @@ __all__ = [
     "save_figure",
 ]
 
-_DPI = 120
+_DPI = 100
 
 
 def _normalize_rows(cm: np.ndarray) -> np.ndarray:
@@ -96,23 +96,34 @@ def _plot_curves(ax: plt.Axes, history: Mapping[str, Sequence[float]], key: str)
         ax.legend()
 
 
-def accuracy_gap(history: Mapping[str, Sequence[float]]) -> float | None:
-    """Final train accuracy minus final validation accuracy, or None when either is missing."""
+def accuracy_gap(history: Mapping[str, Sequence[float]], epoch: int | None = None) -> float | None:
+    """Train minus validation accuracy at 1-based ``epoch`` (default: the last), or None when either is missing."""
     train, val = history.get("accuracy"), history.get("val_accuracy")
     if not train or not val:
         return None
-    return float(train[-1]) - float(val[-1])
+    index = -1 if epoch is None else min(epoch, len(train)) - 1
+    return float(train[index]) - float(val[index])
 
 
-def plot_history(history: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
-    """Loss and accuracy curves (train vs validation) with the final accuracy gap in the title."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+def plot_history(
+    history: Mapping[str, Sequence[float]], *, title: str | None = None, best_epoch: int | None = None
+) -> Figure:
+    """Loss and accuracy curves (train vs validation); the accuracy gap at ``best_epoch`` (else the last) in the title.
+
+    ``best_epoch`` (1-based, the epoch whose weights were kept) is marked with a dashed line.
+    """
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     _plot_curves(loss_ax, history, "loss")
     loss_ax.set_title("Loss")
     _plot_curves(acc_ax, history, "accuracy")
-    gap = accuracy_gap(history)
-    gap_text = "no validation data" if gap is None else f"final train−val gap {gap * 100:+.1f} pts"
+    gap = accuracy_gap(history, best_epoch)
+    where = f"epoch {best_epoch}" if best_epoch else "final"
+    gap_text = "no validation data" if gap is None else f"train−val gap at {where}: {gap * 100:+.1f} pts"
     acc_ax.set_title(f"Accuracy ({gap_text})")
+    if best_epoch:
+        for ax in (loss_ax, acc_ax):
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label="best epoch")
+        acc_ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()

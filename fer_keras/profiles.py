@@ -28,6 +28,9 @@ FASHION_LIMITATIONS = [
     "Overfitting shows as a train-validation gap in the curves; early stopping picks the best epoch.",
 ]
 
+FER_TEST_NOTE = "test/ is the FER-2013 PublicTest part (the PrivateTest part is held back)"
+FASHION_TEST_NOTE = "the official 10,000-image Fashion-MNIST test set"
+
 TRADEOFFS = {
     "fer4": [
         "A 7-conv/2-dense CNN (7.8 M parameters) is small enough to train in minutes on a GPU, "
@@ -71,6 +74,7 @@ class Settings:
     augmentation: dict[str, Any] | None = None
     class_weight: str | None = None  # None, "balanced" or "sqrt" (square root of balanced)
     patience: int = 10
+    monitor: str = "val_loss"  # what early stopping, the checkpoint and the LR schedule watch
     seed: int = 1337
     smoke: bool = False
     validation_split: float = 0.1
@@ -87,6 +91,15 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A published result the experiment reproduces: accuracy on ``num_test`` test images."""
+
+    accuracy: float
+    num_test: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Experiment:
     """What an experiment is: data set, classes, model family and the card's prose."""
 
@@ -98,6 +111,17 @@ class Experiment:
     model: str
     limitations: list[str]
     tradeoffs: list[str]
+    test_note: str = ""
+    reference: Reference | None = None
+
+    def reference_summary(self) -> dict[str, Any] | None:
+        """The reference result with the 95 % margin its test-set size allows (normal approximation)."""
+        if self.reference is None:
+            return None
+        from fer_keras.evaluation import binomial_margin
+
+        ref = self.reference
+        return {**asdict(ref), "margin_95": binomial_margin(ref.accuracy, ref.num_test)}
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -110,6 +134,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         "fer_cnn",
         FER_LIMITATIONS,
         TRADEOFFS["fer4"],
+        FER_TEST_NOTE,
+        Reference(0.73, 128, "the original experiment's card (7-conv/2-dense CNN, 7,842,500 params)"),
     ),
     "fer7": Experiment(
         "fer7",
@@ -120,6 +146,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "fer_cnn",
         FER_LIMITATIONS,
         TRADEOFFS["fer7"],
+        FER_TEST_NOTE,
     ),
     "fashion_mlp": Experiment(
         "fashion_mlp",
@@ -130,6 +157,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "fashion_mlp",
         FASHION_LIMITATIONS,
         TRADEOFFS["fashion_mlp"],
+        FASHION_TEST_NOTE,
     ),
     "fashion_cnn": Experiment(
         "fashion_cnn",
@@ -140,10 +168,19 @@ EXPERIMENTS: dict[str, Experiment] = {
         "fashion_cnn",
         FASHION_LIMITATIONS,
         TRADEOFFS["fashion_cnn"],
+        FASHION_TEST_NOTE,
     ),
 }
 
-_FER_SMOKE = {"epochs": 4, "batch_size": 32, "augmentation": DEFAULT_AUGMENTATION, "smoke": True, "patience": 3}
+# FER runs are selected by validation macro-F1 (the card leads with it; fer7 trains with class weights).
+_FER_SMOKE = {
+    "epochs": 4,
+    "batch_size": 32,
+    "augmentation": DEFAULT_AUGMENTATION,
+    "smoke": True,
+    "patience": 3,
+    "monitor": "val_macro_f1",
+}
 _FER_FULL = {
     "epochs": 100,
     "batch_size": 128,
@@ -154,6 +191,7 @@ _FER_FULL = {
     "augmentation": DEFAULT_AUGMENTATION,
     "patience": 25,
     "mixed_precision": True,
+    "monitor": "val_macro_f1",
 }
 PROFILES: dict[tuple[str, str], dict[str, Any]] = {
     ("fer4", "smoke"): _FER_SMOKE,
@@ -167,9 +205,17 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "max_trials": 3,
         "tuner_epochs": 2,
         "patience": 3,
+        "monitor": "val_accuracy",
     },
-    ("fashion_mlp", "full"): {"epochs": 60, "batch_size": 128, "max_trials": 30, "tuner_epochs": 15, "patience": 8},
-    ("fashion_cnn", "smoke"): {"epochs": 4, "batch_size": 128, "smoke": True, "patience": 3},
+    ("fashion_mlp", "full"): {
+        "epochs": 60,
+        "batch_size": 128,
+        "max_trials": 30,
+        "tuner_epochs": 15,
+        "patience": 8,
+        "monitor": "val_accuracy",
+    },
+    ("fashion_cnn", "smoke"): {"epochs": 4, "batch_size": 128, "smoke": True, "patience": 3, "monitor": "val_accuracy"},
     ("fashion_cnn", "full"): {
         "epochs": 40,
         "batch_size": 128,
@@ -177,6 +223,7 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "schedule": "cosine",
         "augmentation": {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True},
         "patience": 15,
+        "monitor": "val_accuracy",
     },
 }
 

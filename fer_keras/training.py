@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from fer_keras.describe import describe_optimizer
 from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
 
@@ -23,11 +25,55 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def determinism_state() -> dict[str, Any]:
+    """Whether the backend's deterministic ops are switched on in this process."""
+    return {"deterministic": False, "how": "seeded only; deterministic ops not switched on"}
+
+
 def balanced_class_weight(counts: Mapping[str, int], classes: Sequence[str], power: float = 1.0) -> dict[int, float]:
     """scikit-learn's ``balanced`` class weights (index -> weight), damped by ``power`` (0.5 = square root)."""
     labels = np.repeat(np.arange(len(classes)), [counts[name] for name in classes])
     weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=labels)
     return {index: float(w**power) for index, w in enumerate(weights)}
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build models under the Keras dtype policy ``name`` (e.g. ``"mixed_bfloat16"``), restoring the previous one.
+
+    Layers take the global policy when they are created, so wrap the model's construction
+    only; the policy in effect is read back from ``model.dtype_policy`` afterwards.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def learning_rate_schedule(learning_rate: float, decay_steps: int | None = None) -> Any:
+    """``learning_rate`` as is, or a cosine decay to 0 over ``decay_steps`` optimizer steps."""
+    if decay_steps:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    return learning_rate
+
+
+def make_loss(*, sparse_labels: bool = False, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Cross-entropy for integer (``sparse_labels``) or one-hot labels, with optional label smoothing."""
+    if sparse_labels:
+        if label_smoothing:
+            raise ValueError("label smoothing needs one-hot labels; use sparse_labels=False")
+        return keras.losses.SparseCategoricalCrossentropy()
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def make_metrics(num_classes: int, *, sparse_labels: bool = False) -> list[Any]:
+    """Accuracy, plus macro-F1 (``keras.metrics.F1Score``) when labels are one-hot."""
+    metrics: list[Any] = ["accuracy"]
+    if not sparse_labels:
+        metrics.append(keras.metrics.F1Score(average="macro", name="macro_f1"))
+    return metrics
 
 
 def compile_classifier(
@@ -39,16 +85,21 @@ def compile_classifier(
     label_smoothing: float = 0.0,
     sparse_labels: bool = False,
 ) -> keras.Model:
-    """Compile ``model`` for classification; ``decay_steps`` turns on a cosine learning-rate decay."""
-    lr: Any = learning_rate
-    if decay_steps:
-        lr = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-    if sparse_labels:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-    else:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    model.compile(optimizer=make_optimizer(optimizer, lr), loss=loss, metrics=["accuracy"])
+    """Compile ``model`` for classification; ``decay_steps`` turns on a cosine learning-rate decay.
+
+    Metrics: accuracy, and macro-F1 (``macro_f1``) for one-hot labels.
+    """
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate_schedule(learning_rate, decay_steps)),
+        loss=make_loss(sparse_labels=sparse_labels, label_smoothing=label_smoothing),
+        metrics=make_metrics(int(model.output_shape[-1]), sparse_labels=sparse_labels),
+    )
     return model
+
+
+def monitor_mode(monitor: str) -> str:
+    """``"min"`` for losses, ``"max"`` for accuracy- and F1-like quantities."""
+    return "min" if monitor.endswith("loss") else "max"
 
 
 def make_callbacks(
@@ -60,18 +111,24 @@ def make_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, best-model checkpoint, BackupAndRestore.
 
+    All of them watch ``monitor`` (``"min"`` for losses, ``"max"`` otherwise).
     ``BackupAndRestore`` keeps state under ``artifacts_dir/backup`` so a run killed
     mid-way resumes from its last finished epoch when started again.
     """
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
+    mode = monitor_mode(monitor)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(artifacts_dir / "best.keras"), monitor=monitor, save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(
+            str(artifacts_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
     ]
     if reduce_lr:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, patience // 3)))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=max(2, patience // 3))
+        )
     # Last, so each epoch's row also holds what earlier callbacks logged (the learning rate).
     callbacks.append(keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True))
     return callbacks
@@ -86,13 +143,15 @@ def describe_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> list[st
             name += f"({cb.monitor}, patience {cb.patience}, best weights restored)"
         elif isinstance(cb, keras.callbacks.ReduceLROnPlateau):
             name += f"({cb.monitor}, factor {cb.factor}, patience {cb.patience})"
+        elif isinstance(cb, keras.callbacks.ModelCheckpoint):
+            name += f"({cb.monitor}, best only)"
         out.append(name)
     return out
 
 
 @dataclass
 class TrainResult:
-    """What a training run produced besides the weights."""
+    """What a training run produced besides the weights (read from the callbacks and ``fit`` that ran)."""
 
     history: dict[str, list[float]]
     epochs_run: int
@@ -100,6 +159,30 @@ class TrainResult:
     train_time_s: float
     images_per_s: float
     callbacks: list[str] = field(default_factory=list)
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    best_value: float | None = None
+    class_weight: dict[int, float] | None = None
+    epochs_planned: int = 0
+    optimizer_at_start: dict[str, Any] | None = None
+
+
+def early_stopping_monitor(callbacks: Sequence[keras.callbacks.Callback]) -> str | None:
+    """The quantity the EarlyStopping (else ModelCheckpoint) callback in ``callbacks`` watches."""
+    for kind in (keras.callbacks.EarlyStopping, keras.callbacks.ModelCheckpoint):
+        for cb in callbacks:
+            if isinstance(cb, kind):
+                return cb.monitor
+    return None
+
+
+def best_epoch_of(history: Mapping[str, Sequence[float]], monitor: str) -> tuple[int, float | None]:
+    """(1-based epoch, value) where ``monitor`` was best in ``history``; ``(len, None)`` if it was not logged."""
+    values = history.get(monitor)
+    if not values:
+        return len(history.get("loss", [])), None
+    index = int(np.argmin(values) if monitor_mode(monitor) == "min" else np.argmax(values))
+    return index + 1, float(values[index])
 
 
 def read_history(csv_path: str | Path) -> dict[str, list[float]]:
@@ -132,6 +215,7 @@ def train(
     if not (artifacts_dir / "backup").exists():  # a fresh run, not a resumed one: drop an old history
         (artifacts_dir / "history.csv").unlink(missing_ok=True)
     callbacks = list(callbacks) if callbacks is not None else make_callbacks(artifacts_dir)
+    optimizer_at_start = describe_optimizer(model)
     start = time.perf_counter()
     model.fit(
         train_data,
@@ -144,8 +228,8 @@ def train(
     elapsed = time.perf_counter() - start
     history = read_history(artifacts_dir / "history.csv")
     epochs_run = len(history.get("loss", []))
-    monitor = "val_loss" if "val_loss" in history else "loss"
-    best_epoch = int(np.argmin(history[monitor])) + 1 if history.get(monitor) else epochs_run
+    monitor = early_stopping_monitor(callbacks) or ("val_loss" if "val_loss" in history else "loss")
+    best_epoch, best_value = best_epoch_of(history, monitor)
     return TrainResult(
         history=history,
         epochs_run=epochs_run,
@@ -153,6 +237,12 @@ def train(
         train_time_s=round(elapsed, 2),
         images_per_s=round(_num_samples(train_data) * epochs_run / elapsed, 1) if elapsed else 0.0,
         callbacks=describe_callbacks(callbacks),
+        monitor=monitor,
+        monitor_mode=monitor_mode(monitor),
+        best_value=best_value,
+        class_weight=dict(class_weight) if class_weight else None,
+        epochs_planned=int(epochs),
+        optimizer_at_start=optimizer_at_start,
     )
 
 
@@ -168,9 +258,7 @@ def save_model(model: keras.Model, path: str | Path, class_names: Sequence[str])
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` model saved by :func:`save_model`, including fer_keras' custom layers."""
-    import fer_keras.data.augment  # noqa: F401 - registers RandomAffine for deserialization
-
+    """Load a ``.keras`` model saved by :func:`save_model` (``import fer_keras`` registers its custom layers)."""
     return keras.saving.load_model(path)
 
 

@@ -12,19 +12,21 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from card_checks import assert_card_matches_saved_model, card_section
 from PIL import Image
 
 from fer_keras import cli
 from fer_keras.constants import FASHION_CLASSES, FER4_CLASSES
 from fer_keras.data import DataError, load_fashion
 from fer_keras.data.fer import SMOKE_SIZES
+from fer_keras.describe import describe_architecture
 from fer_keras.experiments import (
     OutputPaths,
     class_weights,
+    command_line,
+    decay_steps_for,
     default_out_dir,
-    model_description,
     resolve_pipeline,
-    sample_images,
 )
 from fer_keras.folder_eval import evaluate_folder, folder_frame, match_class_folders
 from fer_keras.models import build_fer_cnn
@@ -56,11 +58,13 @@ def last_json(stdout: str) -> dict:
 
 @pytest.fixture(scope="module")
 def fer4_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """Real run 1: ``python -m fer_keras train fer4 --profile smoke --epochs 1`` into a temporary folder."""
+    """Real run 1: ``python -m fer_keras train fer4 --profile smoke --epochs 1 --pipeline fast`` into a temp folder.
+
+    The fast path puts augmentation in the model (a ``RandomAffine`` layer), as on accelerators.
+    """
     out = tmp_path_factory.mktemp("fer4_run")
-    proc = run_cli(
-        "train", "fer4", "--profile", "smoke", "--epochs", "1", "--out", str(out), "--data", str(data_root), "--quiet"
-    )
+    args = ["train", "fer4", "--profile", "smoke", "--epochs", "1", "--pipeline", "fast", "--out", str(out)]
+    proc = run_cli(*args, "--data", str(data_root), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 
@@ -101,7 +105,8 @@ def test_train_fer4_outputs(fer4_run) -> None:
     assert cm.sum(axis=1).tolist() == list(metrics["dataset"]["counts"]["test"].values())
     assert {k: sum(v.values()) for k, v in metrics["dataset"]["counts"].items()} == SMOKE_SIZES
     assert metrics["training"]["epochs_run"] == 1 and metrics["training"]["epochs"] == 1
-    assert metrics["training"]["pipeline"] == "imagegenerator"
+    assert metrics["training"]["pipeline"] == "fast" and metrics["training"]["feed"] == "ArrayDataset"
+    assert metrics["training"]["augmentation"]["where"] == "model"
     assert metrics["model"]["params"]["total"] == 7_847_108
     assert len(metrics["history"]["loss"]) == 1
 
@@ -133,6 +138,39 @@ def test_train_fer4_saves_model_and_classes(fer4_run) -> None:
     assert classes == {"class_names": list(FER4_CLASSES)}
     model = keras.saving.load_model(model_path)
     assert model.output_shape == (None, 4) and model.input_shape == (None, 48, 48, 1)
+    assert type(model.layers[1]).__name__ == "RandomAffine"
+
+
+def test_train_fer4_card_records_what_trained(fer4_run) -> None:
+    """Findings 1 and 4: Training Details come from the saved model; FER selects by validation macro-F1."""
+    out, _ = fer4_run
+    metrics = assert_card_matches_saved_model(out, "fer4")
+    assert metrics["training"]["monitor"] == "val_macro_f1" and metrics["training"]["monitor_mode"] == "max"
+    assert "val_macro_f1" in metrics["history"] and "macro_f1" in metrics["training"]["metrics"]
+    assert metrics["training"]["dtype_policy"]["name"] == "float32"  # CPU: no mixed precision, whatever the profile
+    assert "mixed_precision" not in metrics["training"]
+    run = metrics["run"]
+    assert re.fullmatch(r"[0-9a-f]{40}", run["git_commit"]) and isinstance(run["git_dirty"], bool)
+    assert {"keras", "numpy", "scikit-learn", "pillow", run["backend"]} <= set(run["versions"])
+    assert run["command"].startswith("python -m fer_keras train fer4")
+    fingerprint = metrics["dataset"]["fingerprint"]
+    assert fingerprint["sha256"].startswith("sha256:") and fingerprint["images"] == sum(SMOKE_SIZES.values())
+    ci = metrics["metrics"]["bootstrap"]
+    assert ci["accuracy"][0] <= metrics["metrics"]["accuracy"] <= ci["accuracy"][1]
+    assert "±8 points" in (out / "model_cards" / "fer4.md").read_text()
+
+
+def test_card_how_to_use_snippet_runs_in_a_fresh_process(fer4_run, data_root: Path) -> None:
+    """Finding 2: the card's own Python block, extracted and run as is, loads the fast-path model and predicts."""
+    out, _ = fer4_run
+    usage = card_section((out / "model_cards" / "fer4.md").read_text(), "How to Use")
+    (snippet,) = re.findall(r"```python\n(.*?)```", usage, flags=re.DOTALL)
+    env = {**os.environ, "FER_KERAS_DATA": str(data_root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=out, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("true: happy; predicted: [")
 
 
 def test_evaluate_cli_on_alias_folders(fer4_run, alias_folder: Path) -> None:
@@ -271,6 +309,11 @@ def test_train_fashion_mlp_in_process(data_root: Path, tmp_path: Path, capsys) -
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [best["units_1"], best["units_2"], 10]  # built from the best trial
     assert metrics["class_names"] == list(FASHION_CLASSES)
+    assert_card_matches_saved_model(tmp_path, "fashion_mlp")
+    optimizer = metrics["training"]["optimizer"]
+    assert optimizer["class_name"].lower() == best["optimizer"]  # the tuned optimizer, not the profile's default
+    assert optimizer["config"]["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert metrics["training"]["monitor"] == "val_accuracy"
     card = tmp_path / "model_cards" / "fashion_mlp.md"
     for link in LINK.findall(card.read_text()):
         if not re.match(r"[a-z]+://|#", link):
@@ -306,9 +349,9 @@ def test_class_weights_model_description_sample_images(fashion_root: Path) -> No
     assert class_weights(get_settings("fashion_cnn", "smoke"), data) is None
     sqrt = class_weights(get_settings("fashion_cnn", "smoke", class_weight="sqrt"), data)
     assert sqrt == pytest.approx(dict.fromkeys(range(10), 1.0))  # balanced classes
-    images, labels = sample_images(data, per_class=2)
+    images, labels = data.sample_images(per_class=2)
     assert images.shape == (20, 28, 28) and np.bincount(labels).tolist() == [2] * 10
-    description = model_description(build_fer_cnn(4))
+    description = describe_architecture(build_fer_cnn(4))
     non_trainable = 2 * (64 + 64 + 128 + 128 + 256 + 256 + 512 + 1024 + 768)  # BatchNorm moving statistics
     assert description["params"] == {
         "total": 7_847_108,
@@ -320,9 +363,15 @@ def test_class_weights_model_description_sample_images(fashion_root: Path) -> No
     assert description["layers"][-1]["type"] == "Dense"
 
 
-def test_steps_per_epoch_matches_the_training_feed(fashion_root: Path) -> None:
-    from fer_keras.experiments import steps_per_epoch, train_feed
+def test_decay_steps_count_the_training_feed(fashion_root: Path) -> None:
+    settings = get_settings("fashion_cnn", "smoke", batch_size=300, schedule="cosine", epochs=3)
+    data = load_fashion(fashion_root, batch_size=settings.batch_size, smoke=True)
+    assert len(data.train) == 7  # ceil(2000 / 300)
+    assert decay_steps_for(settings, data) == 21
+    assert decay_steps_for(get_settings("fashion_cnn", "smoke"), data) is None  # plateau schedule
 
-    settings = get_settings("fashion_cnn", "smoke", batch_size=300)
-    data = load_fashion(fashion_root, smoke=True)
-    assert steps_per_epoch(settings, data) == len(train_feed(settings, data)) == 7  # ceil(2000 / 300)
+
+def test_command_line_as_typed() -> None:
+    main = str(REPO_ROOT / "fer_keras" / "__main__.py")
+    assert command_line([main, "train", "fer4", "--out", "a b"]) == "python -m fer_keras train fer4 --out 'a b'"
+    assert command_line(["bench.py", "-x"]) == "bench.py -x"

@@ -11,7 +11,15 @@ import yaml
 from huggingface_hub import ModelCardData
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
-from fer_keras.model_card import MODEL_CARD_SECTIONS, card_metadata, render_model_card, write_model_card
+from fer_keras.evaluation import bootstrap_intervals
+from fer_keras.model_card import (
+    MODEL_CARD_SECTIONS,
+    TEMPLATE_PATH,
+    card_metadata,
+    make_model_card,
+    render_model_card,
+    write_model_card,
+)
 
 CLASSES = ["happy", "sad", "neutral", "surprise"]
 Y_TRUE = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 0, 1]
@@ -35,6 +43,7 @@ def _result(profile: str = "smoke", tuning: bool = False) -> dict[str, Any]:
             },
             "preprocessing": "grayscale, resized to 48x48, pixels rescaled to [0, 1]",
             "note": "test/ holds the PublicTest part of FER-2013",
+            "fingerprint": {"sha256": "sha256:abc123", "images": 4031},
         },
         "class_names": CLASSES,
         "model": {
@@ -49,18 +58,42 @@ def _result(profile: str = "smoke", tuning: bool = False) -> dict[str, Any]:
             ],
         },
         "training": {
-            "optimizer": "Adam",
-            "learning_rate": 0.001,
-            "loss": "categorical_crossentropy",
+            "optimizer": {
+                "class_name": "Nadam",
+                "config": {"name": "nadam", "learning_rate": 0.003},
+                "text": "Nadam, learning rate 0.003",
+            },
+            "optimizer_at_start": {
+                "class_name": "Nadam",
+                "config": {"name": "nadam", "learning_rate": 0.003},
+                "text": "Nadam, learning rate 0.003",
+            },
+            "loss": {
+                "class_name": "CategoricalCrossentropy",
+                "config": {"label_smoothing": 0.1},
+                "label_smoothing": 0.1,
+                "text": "CategoricalCrossentropy (label smoothing 0.1)",
+            },
+            "metrics": ["accuracy", "macro_f1"],
+            "dtype_policy": {"name": "float32", "compute_dtype": "float32", "variable_dtype": "float32"},
             "epochs": 2,
             "epochs_run": 2,
             "batch_size": 64,
-            "augmentation": {"rotation_range": 10, "horizontal_flip": True},
+            "monitor": "val_macro_f1",
+            "monitor_mode": "max",
+            "best_epoch": 2,
+            "best_value": 0.4321,
+            "augmentation": {
+                "where": "model",
+                "layer": "random_affine",
+                "settings": {"rotation_range": 10, "horizontal_flip": True},
+            },
             "class_weight": {"happy": 0.8, "sad": 1.1, "neutral": 1.0, "surprise": 1.6},
             "seed": 1337,
-            "callbacks": ["EarlyStopping(val_loss, patience 8)", "ReduceLROnPlateau(val_loss)"],
-            "best_epoch": 2,
-            "pipeline": "imagegenerator",
+            "deterministic": {"deterministic": False, "how": "seeded only"},
+            "callbacks": ["EarlyStopping(val_macro_f1, patience 8)", "ReduceLROnPlateau(val_macro_f1)"],
+            "pipeline": "fast",
+            "feed": "ArrayDataset",
         },
         "history": {
             "loss": [1.3, 1.1],
@@ -76,6 +109,11 @@ def _result(profile: str = "smoke", tuning: bool = False) -> dict[str, Any]:
             "report": report,
             "report_text": classification_report(Y_TRUE, Y_PRED, target_names=CLASSES, zero_division=0),
             "confusion_matrix": confusion_matrix(Y_TRUE, Y_PRED).tolist(),
+            "bootstrap": bootstrap_intervals(Y_TRUE, Y_PRED, len(CLASSES), n_resamples=200, seed=3),
+        },
+        "readout": {
+            "overfitting": {"text": "READOUT-OVERFITTING"},
+            "confusions": {"text": "READOUT-CONFUSIONS"},
         },
         "run": {
             "backend": "tensorflow",
@@ -88,6 +126,9 @@ def _result(profile: str = "smoke", tuning: bool = False) -> dict[str, Any]:
             "train_time_s": 40.0,
             "images_per_s": 95.0,
             "command": f"python -m fer_keras train fer4 --profile {profile}",
+            "versions": {"keras": "3.15.1", "tensorflow": "2.21.0", "numpy": "2.4.6"},
+            "git_commit": "0123456789abcdef0123456789abcdef01234567",
+            "git_dirty": False,
         },
         "figures": {
             "confusion_matrix": "figures/fer4_confusion_matrix.png",
@@ -179,8 +220,13 @@ def test_card_metadata_types_and_license() -> None:
 def test_summary_and_number_formatting() -> None:
     result = _result()
     card = render_model_card(result)
-    acc = result["metrics"]["accuracy"]
-    assert f"Test accuracy {acc * 100:.1f} %, macro-F1 {result['metrics']['macro_f1']:.3f} on 16 test images" in card
+    acc, ci = result["metrics"]["accuracy"], result["metrics"]["bootstrap"]
+    low, high = (f"{v * 100:.1f}" for v in ci["accuracy"])
+    assert (
+        f"Test accuracy {acc * 100:.1f} % (95 % CI {low}–{high} %), macro-F1 {result['metrics']['macro_f1']:.3f}"
+        in card
+    )
+    assert "on 16 test images — profile smoke" in card
     assert "7,847,108" in card and "7,840,708" in card and "6,400" in card
     assert "| dense | Dense | (None, 4) | 1,234,567 |" in card
     assert "| happy | 1,200 | 120 | 5 |" in card  # counts per split
@@ -229,24 +275,62 @@ def test_training_and_usage_details() -> None:
     card = render_model_card(_result())
     training = _section(card, "Training Details")
     for text in (
-        "Adam",
-        "0.001",
-        "categorical_crossentropy",
-        "2 / 2",
-        "1337",
-        "rotation_range=10",
-        "surprise=1.60",
+        "| Optimizer (compiled) | Nadam, learning rate 0.003 |",
+        "| Loss | CategoricalCrossentropy (label smoothing 0.1) |",
+        "| Dtype policy | float32 (compute float32) |",
+        "| Epochs (planned / run) | 2 / 2 |",
+        "`val_macro_f1` (max); best epoch 2 at 0.4321",
+        "1337; deterministic ops off",
+        "rotation_range=10, horizontal_flip=True — in the model (`random_affine` layer, training only)",
+        "surprise=1.600",
+        "fast (`ArrayDataset`)",
+        "git commit `0123456789abcdef0123456789abcdef01234567` (clean tree)",
+        "fingerprint `sha256:abc123`",
+        "keras 3.15.1, tensorflow 2.21.0, numpy 2.4.6",
     ):
         assert text in training, text
-    assert "EarlyStopping(val_loss, patience 8)" in training
+    assert "EarlyStopping(val_macro_f1, patience 8)" in training
     assert "tensorflow 2.21.0" in training and "95.0 images/s" in training
     assert "Posed and web-scraped images." in _section(card, "Limitations")
     assert "- Bigger CNN" in _section(card, "Trade-offs")
     usage = _section(card, "How to Use")
-    assert "from fer_keras.models import build_fer_cnn" in usage
+    assert "import fer_keras" in usage
+    assert 'keras.saving.load_model("artifacts/fer4/model.keras")' not in usage  # no model_path in this result
     assert "keras.saving.load_model(" in usage
     assert "python -m fer_keras evaluate " in usage and "--data DIR" in usage
     assert "python -m fer_keras train fer4 --profile smoke" in usage
+
+
+def test_card_rendered_from_the_package_template() -> None:
+    """The card is huggingface_hub's ModelCard from our Jinja template; its metadata round-trips."""
+    from huggingface_hub import ModelCard
+
+    assert TEMPLATE_PATH.is_file() and "{{ layers_table }}" in TEMPLATE_PATH.read_text()
+    result = _result()
+    card = make_model_card(result)
+    assert isinstance(card, ModelCard)
+    reloaded = ModelCard(str(card))  # parses and validates the YAML metadata and model-index again
+    assert [e.metric_type for e in reloaded.data.eval_results] == ["accuracy", "f1"]
+    assert reloaded.data.eval_results[0].metric_value == pytest.approx(result["metrics"]["accuracy"])
+    assert reloaded.data.to_dict() == card.data.to_dict()
+
+
+def test_readouts_and_reference_come_from_the_result() -> None:
+    result = _result()
+    result["reference"] = {"accuracy": 0.73, "num_test": 128, "source": "the original card", "margin_95": 0.0769}
+    performance = _section(render_model_card(result), "Performance")
+    assert "READOUT-OVERFITTING" in performance and "READOUT-CONFUSIONS" in performance
+    assert "reports 73.0 % accuracy on 128 test images" in performance
+    assert "about ±8 points (±7.7, normal approximation)" in performance
+
+
+def test_optimizer_change_during_training_is_shown() -> None:
+    result = _result()
+    result["training"]["optimizer_at_start"] = {"text": "Adam, learning rate 0.001"}
+    result["training"]["optimizer"] = {"text": "Adam, learning rate 0.0005"}
+    training = _section(render_model_card(result), "Training Details")
+    assert "| Optimizer at start | Adam, learning rate 0.001 |" in training
+    assert "| Optimizer at end (saved model) | Adam, learning rate 0.0005 |" in training
 
 
 def test_render_does_not_mutate_result() -> None:

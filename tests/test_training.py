@@ -147,9 +147,11 @@ def test_make_callbacks(tmp_path: Path) -> None:
     assert make_callbacks(folder, patience=2)[-2].patience == 2  # at least 2
     without = make_callbacks(folder, reduce_lr=False)
     assert not any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in without) and len(without) == 4
+    assert (early.mode, checkpoint.mode, reduce.mode) == ("max", "max", "max")
+    assert make_callbacks(folder, monitor="val_loss")[2].mode == "min"
     assert describe_callbacks(callbacks) == [
         "BackupAndRestore",
-        "ModelCheckpoint",
+        "ModelCheckpoint(val_accuracy, best only)",
         "EarlyStopping(val_accuracy, patience 9, best weights restored)",
         "ReduceLROnPlateau(val_accuracy, factor 0.5, patience 3)",
         "CSVLogger",
@@ -250,7 +252,16 @@ def test_save_model_and_class_names_roundtrip(tmp_path: Path) -> None:
     assert classes_path("a/b/fer4.keras") == Path("a/b/fer4.classes.json")
 
 
-def test_load_model_restores_random_affine_in_a_fresh_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "from fer_keras.models import build_fer_cnn",  # what the old card's snippet imported (finding 2)
+        "import fer_keras",
+        "from fer_keras.training import load_model",
+    ],
+)
+def test_keras_load_model_finds_random_affine_after_any_fer_keras_import(tmp_path: Path, imports: str) -> None:
+    """``import fer_keras`` (by any route) registers RandomAffine, so plain ``keras.saving.load_model`` works."""
     import subprocess
     import sys
 
@@ -259,10 +270,24 @@ def test_load_model_restores_random_affine_in_a_fresh_process(tmp_path: Path) ->
 
     model = build_fer_cnn(4, input_shape=(16, 16, 1), augmentation=augmentation_layer({"horizontal_flip": True}, 1))
     path = save_model(model, tmp_path / "model.keras", ["a", "b", "c", "d"])
-    code = (
-        "import sys; from fer_keras.training import load_model; "
-        "assert 'fer_keras.data.augment' not in sys.modules; "
-        f"print(type(load_model({str(path)!r}).layers[1]).__name__)"
-    )
+    code = f"import keras; {imports}; print(type(keras.saving.load_model({str(path)!r}).layers[1]).__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "RandomAffine"
+
+
+def test_dtype_policy_is_scoped_to_the_build() -> None:
+    """Finding 3: a mixed-precision build leaves the global policy as it was, also after an error."""
+    from fer_keras.models import build_fashion_cnn
+    from fer_keras.training import dtype_policy
+
+    before = keras.config.dtype_policy().name
+    with dtype_policy("mixed_bfloat16"):
+        inside = build_fashion_cnn(10)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert inside.dtype_policy.name == "mixed_bfloat16"
+    assert inside.layers[1].compute_dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == before
+    assert build_fashion_cnn(10).layers[1].compute_dtype == "float32"  # later models are not bf16
+    with pytest.raises(RuntimeError), dtype_policy("mixed_bfloat16"):
+        raise RuntimeError("build failed")
+    assert keras.config.dtype_policy().name == before

@@ -6,7 +6,8 @@ import gzip
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,58 @@ SMOKE_SIZES: dict[str, int] = {"train": 2000, "validation": 500, "test": 1000}
 
 @dataclass
 class FashionData:
-    """Fashion-MNIST as uint8 arrays per split, with ImageDataGenerator iterators on demand."""
+    """Fashion-MNIST as uint8 arrays per split, with ImageDataGenerator iterators.
+
+    Same interface as :class:`~fer_keras.data.fer.FerData`: ``train`` (shuffled, augmented
+    with ``augmentation``), ``validation`` and ``test`` (unshuffled) feeds of ``batch_size``,
+    ``class_names``, ``counts``, ``pipeline``, ``sparse_labels`` (integer labels here),
+    :meth:`fingerprint` and :meth:`sample_images`.
+    """
 
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]
     class_names: tuple[str, ...] = FASHION_CLASSES
     source: str = ""
+    batch_size: int = 128
+    augmentation: dict[str, Any] | None = None
+    seed: int = 1337
+    pipeline: str = field(default="imagegenerator", init=False)
+    augment_on: str = field(default="cpu", init=False)
+    sparse_labels: bool = field(default=True, init=False)
+    preprocessing: str = field(default="28x28 grayscale, pixels rescaled to [0, 1]", init=False)
+
+    @cached_property
+    def train(self):
+        """Shuffled, augmented training feed (``NumpyArrayIterator``)."""
+        return self.flow("train", batch_size=self.batch_size, augmentation=self.augmentation, seed=self.seed)
+
+    @cached_property
+    def validation(self):
+        """Unshuffled validation feed."""
+        return self.flow("validation", batch_size=self.batch_size)
+
+    @cached_property
+    def test(self):
+        """Unshuffled test feed."""
+        return self.flow("test", batch_size=self.batch_size)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """SHA-256 over the arrays actually read (images and labels of every split)."""
+        from fer_keras.runinfo import fingerprint_arrays
+
+        flat = {f"{split}/{kind}": a for split, (x, y) in self.arrays.items() for kind, a in (("x", x), ("y", y))}
+        return {"sha256": fingerprint_arrays(flat)["sha256"], "images": sum(len(y) for _, y in self.arrays.values())}
+
+    def sample_images(self, per_class: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A few training images per class (uint8) and their labels, for a sample grid."""
+        x, y = self.arrays["train"]
+        rng = np.random.default_rng(seed)
+        index = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(y == c), min(per_class, int((y == c).sum())), replace=False)
+                for c in range(len(self.class_names))
+            ]
+        )
+        return x[index], y[index]
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
@@ -151,11 +199,18 @@ def _subsample(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.n
 def load_fashion(
     data_dir: str | os.PathLike | None = None,
     *,
+    batch_size: int = 128,
     validation_split: float = 0.1,
     seed: int = 1337,
+    augmentation: Mapping[str, Any] | None = None,
     smoke: bool = False,
 ) -> FashionData:
-    """Fashion-MNIST with a seeded, stratified validation split carved from train (uint8 arrays)."""
+    """Fashion-MNIST with a seeded, stratified validation split carved from train (uint8 arrays).
+
+    The feeds (``.train``, ``.validation``, ``.test``) yield ``batch_size`` batches of
+    (B, 28, 28, 1) floats in [0, 1] with integer labels; ``augmentation`` holds
+    ImageDataGenerator keywords for the training feed.
+    """
     (x_train, y_train), (x_test, y_test), source = load_fashion_arrays(data_dir)
     tr, val = train_test_split(np.arange(len(y_train)), test_size=validation_split, stratify=y_train, random_state=seed)
     tr, val = np.sort(tr), np.sort(val)
@@ -166,4 +221,11 @@ def load_fashion(
     }
     if smoke:
         arrays = {split: _subsample(x, y, SMOKE_SIZES[split], seed) for split, (x, y) in arrays.items()}
-    return FashionData(arrays, FASHION_CLASSES, source)
+    return FashionData(
+        arrays,
+        FASHION_CLASSES,
+        source,
+        batch_size=batch_size,
+        augmentation=dict(augmentation) if augmentation else None,
+        seed=seed,
+    )

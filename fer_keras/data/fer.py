@@ -57,10 +57,26 @@ class FerData:
     pipeline: str = "imagegenerator"
     augmentation: dict[str, Any] | None = None
     augment_on: str = "cpu"  # "model": the fast path leaves augmentation to a RandomAffine layer in the model
+    root: Path | None = None
     counts: dict[str, dict[str, int]] = field(init=False)
+    sparse_labels: bool = field(default=False, init=False)  # one-hot labels
+    preprocessing: str = field(default="grayscale, resized to 48x48 (bilinear), pixels rescaled to [0, 1]", init=False)
 
     def __post_init__(self) -> None:
         self.counts = {split: class_counts(frame, self.class_names) for split, frame in self.frames.items()}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """SHA-256 over (relative path, size, content hash) of every image file the splits read."""
+        from fer_keras.runinfo import fingerprint_files
+
+        files = sorted({f for frame in self.frames.values() for f in frame["filename"]})
+        root = self.root if self.root is not None else os.path.commonpath(files)
+        digest = fingerprint_files(files, root)
+        return {"sha256": digest["sha256"], "images": int(digest["files"]), "bytes": int(digest["bytes"])}
+
+    def sample_images(self, per_class: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A few training images per class (uint8) and their labels, for a sample grid."""
+        return load_sample_images(self.frames["train"], self.class_names, per_class, seed)
 
 
 def list_class_images(split_dir: str | os.PathLike, classes: Sequence[str]) -> pd.DataFrame:
@@ -268,7 +284,7 @@ def load_fer(
         validation = flow_frame(frames["validation"], classes, **common)
         test = flow_frame(frames["test"], classes, **common)
     augment_on = augment_on if pipeline == "fast" else "cpu"
-    return FerData(train, validation, test, classes, frames, pipeline, augment, augment_on)
+    return FerData(train, validation, test, classes, frames, pipeline, augment, augment_on, resolve_data_root(data_dir))
 
 
 def load_sample_images(

@@ -62,7 +62,7 @@ def build_fashion_mlp(
     model.add(layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions"))
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
     return model
