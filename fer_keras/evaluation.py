@@ -26,11 +26,22 @@ def true_labels(data: Any) -> np.ndarray:
     raise TypeError(f"{type(data).__name__} exposes neither .classes nor .y; pass the labels explicitly")
 
 
-def classification_summary(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> dict:
-    """Accuracy, macro/weighted F1, the scikit-learn report (dict and text) and the confusion matrix."""
-    labels = list(range(len(class_names)))
+def classification_summary(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    class_names: Sequence[str],
+    scored_labels: Sequence[int] | None = None,
+) -> dict:
+    """Accuracy, macro/weighted F1, the scikit-learn report (dict and text) and the confusion matrix.
+
+    ``scored_labels`` (class indices, default all) limits the report and the F1 averages to those
+    classes (scikit-learn's ``labels=``), e.g. to the classes present in a test folder; accuracy and
+    the confusion matrix (all classes) still count every prediction.
+    """
+    all_labels = list(range(len(class_names)))
+    labels = all_labels if scored_labels is None else [int(label) for label in scored_labels]
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    common = {"labels": labels, "target_names": list(class_names), "zero_division": 0}
+    common = {"labels": labels, "target_names": [class_names[i] for i in labels], "zero_division": 0}
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
@@ -38,17 +49,25 @@ def classification_summary(y_true: Sequence[int], y_pred: Sequence[int], class_n
         "num_test": int(len(y_true)),
         "report": classification_report(y_true, y_pred, output_dict=True, **common),
         "report_text": classification_report(y_true, y_pred, digits=3, **common),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=all_labels).tolist(),
     }
 
 
 def evaluate_model(
-    model: keras.Model, data: Any, class_names: Sequence[str], labels: Sequence[int] | None = None
+    model: keras.Model,
+    data: Any,
+    class_names: Sequence[str],
+    labels: Sequence[int] | None = None,
+    scored_labels: Sequence[int] | None = None,
 ) -> dict:
-    """Predict on ``data`` (unshuffled) and summarise with :func:`classification_summary`."""
+    """Predict on ``data`` (unshuffled) and summarise with :func:`classification_summary`.
+
+    ``labels`` are the true labels when ``data`` does not carry them; ``scored_labels`` as in
+    :func:`classification_summary`.
+    """
     y_true = true_labels(data) if labels is None else np.asarray(labels)
     _, y_pred = predict_labels(model, data)
-    return classification_summary(y_true, y_pred, class_names)
+    return classification_summary(y_true, y_pred, class_names, scored_labels)
 
 
 def report_frame(report: Mapping[str, Any]) -> pd.DataFrame:

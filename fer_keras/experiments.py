@@ -174,7 +174,10 @@ def fit_model(
 ) -> training.TrainResult:
     """Train with the profile's epochs, callbacks and class weights; history and checkpoints go to artifacts."""
     callbacks = training.make_callbacks(
-        out.artifacts, patience=settings.patience, reduce_lr=settings.schedule == "plateau"
+        out.artifacts,
+        patience=settings.patience,
+        reduce_lr=settings.schedule == "plateau",
+        class_names=data.class_names,
     )
     validation, _ = eval_feeds(settings, data)
     return training.train(
