@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="folder with one sub-folder of images per class")
     evaluate.add_argument("--classes", nargs="+", help="the model's class names in output order")
     evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument(
+        "--allow-missing-classes",
+        action="store_true",
+        help="score only the classes that have images in --data (default: a class without a folder is an error)",
+    )
     return parser
 
 
@@ -77,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from fer_keras.folder_eval import evaluate_folder
 
-            metrics = evaluate_folder(args.model, args.data, args.classes, args.batch_size)
+            metrics = evaluate_folder(
+                args.model, args.data, args.classes, args.batch_size, allow_missing_classes=args.allow_missing_classes
+            )
             metrics.pop("report_text", None)
             print(json.dumps(metrics, indent=2))
     except DataError as exc:

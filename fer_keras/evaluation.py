@@ -26,11 +26,22 @@ def true_labels(data: Any) -> np.ndarray:
     raise TypeError(f"{type(data).__name__} exposes neither .classes nor .y; pass the labels explicitly")
 
 
-def classification_summary(y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str]) -> dict:
-    """Accuracy, macro/weighted F1, the scikit-learn report (dict and text) and the confusion matrix."""
-    labels = list(range(len(class_names)))
+def classification_summary(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    class_names: Sequence[str],
+    scored_labels: Sequence[int] | None = None,
+) -> dict:
+    """Accuracy, macro/weighted F1, the scikit-learn report (dict and text) and the confusion matrix.
+
+    ``scored_labels`` (class indices, default all) limits the report and the F1 averages to those
+    classes (scikit-learn's ``labels=``), e.g. to the classes present in a test folder; accuracy and
+    the confusion matrix (all classes) still count every prediction.
+    """
+    all_labels = list(range(len(class_names)))
+    labels = all_labels if scored_labels is None else [int(label) for label in scored_labels]
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    common = {"labels": labels, "target_names": list(class_names), "zero_division": 0}
+    common = {"labels": labels, "target_names": [class_names[i] for i in labels], "zero_division": 0}
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
@@ -38,17 +49,20 @@ def classification_summary(y_true: Sequence[int], y_pred: Sequence[int], class_n
         "num_test": int(len(y_true)),
         "report": classification_report(y_true, y_pred, output_dict=True, **common),
         "report_text": classification_report(y_true, y_pred, digits=3, **common),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=all_labels).tolist(),
     }
 
 
-def _accuracy_and_macro_f1(confusions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and macro-F1 of a stack of confusion matrices ``(R, K, K)`` (F1 0 for empty classes)."""
+def _accuracy_and_macro_f1(confusions: np.ndarray, scored: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and macro-F1 over the ``scored`` classes of a stack of confusion matrices ``(R, K, K)``.
+
+    A class with no true or predicted image gets F1 0, as scikit-learn's ``zero_division=0``.
+    """
     tp = np.diagonal(confusions, axis1=1, axis2=2).astype(float)
     support, predicted = confusions.sum(axis=2), confusions.sum(axis=1)
     denominator = support + predicted
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return tp.sum(axis=1) / confusions.sum(axis=(1, 2)), f1.mean(axis=1)
+    return tp.sum(axis=1) / confusions.sum(axis=(1, 2)), f1[:, list(scored)].mean(axis=1)
 
 
 def bootstrap_intervals(
@@ -59,10 +73,11 @@ def bootstrap_intervals(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    scored_labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Percentile bootstrap intervals of accuracy and macro-F1, resampling test images with replacement.
 
-    Macro-F1 is over all ``num_classes`` classes, as in :func:`classification_summary`.
+    Macro-F1 averages ``scored_labels`` (default: all ``num_classes``), as in :func:`classification_summary`.
     """
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     n = len(y_true)
@@ -73,7 +88,8 @@ def bootstrap_intervals(
     cells = y_true[index] * num_classes + y_pred[index]  # (R, n) flat confusion-matrix cells
     offsets = np.arange(n_resamples)[:, None] * num_classes**2
     confusions = np.bincount((cells + offsets).ravel(), minlength=n_resamples * num_classes**2)
-    accuracy, macro_f1 = _accuracy_and_macro_f1(confusions.reshape(n_resamples, num_classes, num_classes))
+    scored = list(range(num_classes)) if scored_labels is None else list(scored_labels)
+    accuracy, macro_f1 = _accuracy_and_macro_f1(confusions.reshape(n_resamples, num_classes, num_classes), scored)
     tail = (1.0 - confidence) / 2 * 100
     return {
         "confidence": confidence,
@@ -94,19 +110,24 @@ def evaluate_model(
     data: Any,
     class_names: Sequence[str],
     labels: Sequence[int] | None = None,
+    scored_labels: Sequence[int] | None = None,
     *,
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> dict:
     """Predict on ``data`` (unshuffled), summarise with :func:`classification_summary`, add bootstrap intervals.
 
+    ``labels`` are the true labels when ``data`` does not carry them; ``scored_labels`` as in
+    :func:`classification_summary` (the bootstrap's macro-F1 averages the same classes).
     ``n_resamples=0`` skips the bootstrap.
     """
     y_true = true_labels(data) if labels is None else np.asarray(labels)
     _, y_pred = predict_labels(model, data)
-    summary = classification_summary(y_true, y_pred, class_names)
+    summary = classification_summary(y_true, y_pred, class_names, scored_labels)
     if n_resamples:
-        summary["bootstrap"] = bootstrap_intervals(y_true, y_pred, len(class_names), n_resamples=n_resamples, seed=seed)
+        summary["bootstrap"] = bootstrap_intervals(
+            y_true, y_pred, len(class_names), n_resamples=n_resamples, seed=seed, scored_labels=scored_labels
+        )
     return summary
 
 

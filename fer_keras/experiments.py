@@ -178,10 +178,19 @@ def class_weights(settings: Settings, data: ExperimentData) -> dict[int, float] 
     return training.balanced_class_weight(data.counts["train"], data.class_names, power=power)
 
 
-def make_callbacks(settings: Settings, out: OutputPaths) -> list[keras.callbacks.Callback]:
-    """The profile's callbacks (see :func:`fer_keras.training.make_callbacks`), watching ``settings.monitor``."""
+def make_callbacks(
+    settings: Settings, out: OutputPaths, class_names: tuple[str, ...] | None = None
+) -> list[keras.callbacks.Callback]:
+    """The profile's callbacks (see :func:`fer_keras.training.make_callbacks`), watching ``settings.monitor``.
+
+    With ``class_names`` the best-model checkpoint gets its class-names file too.
+    """
     return training.make_callbacks(
-        out.artifacts, patience=settings.patience, reduce_lr=settings.schedule == "plateau", monitor=settings.monitor
+        out.artifacts,
+        patience=settings.patience,
+        reduce_lr=settings.schedule == "plateau",
+        monitor=settings.monitor,
+        class_names=class_names,
     )
 
 
@@ -210,7 +219,7 @@ def fit_model(
         epochs=settings.epochs,
         artifacts_dir=out.artifacts,
         class_weight=class_weights(settings, data),
-        callbacks=make_callbacks(settings, out),
+        callbacks=make_callbacks(settings, out, data.class_names),
         verbose=verbose,
     )
 

@@ -25,19 +25,23 @@ CLASS_ALIASES: dict[str, str] = {
     "happy": "happy",
     "joy": "happy",
     "neutral": "neutral",
-    "calm": "neutral",
     "sadness": "sad",
     "sad": "sad",
     "surprised": "surprise",
     "surprise": "surprise",
 }
-"""Folder names of other facial-expression data sets mapped to FER-2013 class names."""
+"""Folder names of other facial-expression data sets mapped to FER-2013 class names.
+
+Only true synonyms (CK+, KDEF, RAVDESS and AffectNet spellings of the same emotion): ``calm`` is
+not ``neutral`` (RAVDESS has both), and ``contempt`` is no FER-2013 class.
+"""
 
 
 def match_class_folders(folders: Sequence[str], class_names: Sequence[str]) -> dict[str, str]:
     """Map each folder name to a class name (case-insensitive, with :data:`CLASS_ALIASES`).
 
-    Raises :class:`DataError` naming every folder that matches no class.
+    Raises :class:`DataError` naming every folder that matches no class, and every pair of
+    folders that would be merged into one class (``happy/`` and ``happiness/``, ``Happy/`` and ``happy/``).
     """
     by_key = {name.lower(): name for name in class_names}
     mapping, unmatched = {}, []
@@ -53,7 +57,22 @@ def match_class_folders(folders: Sequence[str], class_names: Sequence[str]) -> d
             f"Folder(s) {', '.join(unmatched)} match no class of the model ({', '.join(class_names)}). "
             "Rename or remove those folders, or pass --classes with the model's class names in output order."
         )
+    by_class: dict[str, list[str]] = {}
+    for folder, cls in mapping.items():
+        by_class.setdefault(cls, []).append(folder)
+    merged = [f"{' and '.join(folders)} (both class {cls})" for cls, folders in by_class.items() if len(folders) > 1]
+    if merged:
+        raise DataError(
+            f"Folders {'; '.join(merged)} map to the same class of the model. "
+            "Keep one folder per class: merge or remove the others."
+        )
     return mapping
+
+
+def absent_classes(frame: pd.DataFrame, class_names: Sequence[str]) -> list[str]:
+    """The classes of ``class_names`` with no images in ``frame`` (no folder, or a folder without images)."""
+    present = set(frame["class"])
+    return [name for name in class_names if name not in present]
 
 
 def folder_frame(data_dir: str | os.PathLike, mapping: Mapping[str, str]) -> pd.DataFrame:
@@ -74,11 +93,17 @@ def evaluate_folder(
     data_dir: str | os.PathLike,
     classes: Sequence[str] | None = None,
     batch_size: int = 64,
+    *,
+    allow_missing_classes: bool = False,
 ) -> dict:
     """Evaluate the model at ``model_path`` on ``data_dir/<class>/*`` images; returns the metrics dict.
 
     Class names come from ``classes`` or the ``.classes.json`` saved beside the model.
     Images are converted to the model's input size and channels (grayscale or RGB).
+    A class of the model without images is a :class:`DataError` unless ``allow_missing_classes``;
+    then the per-class report and macro/weighted F1 cover the classes present only, and the result
+    names them (``classes_present``, ``classes_absent``, ``note``). Accuracy and the confusion matrix
+    always count every prediction, including those of absent classes.
     """
     model_path, data_dir = Path(model_path), Path(data_dir)
     if not model_path.exists():
@@ -99,7 +124,15 @@ def evaluate_folder(
             f"({', '.join(class_names)}). Pass --classes with exactly {outputs} names in the model's output order."
         )
     folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
-    frame = folder_frame(data_dir, match_class_folders(folders, class_names))
+    mapping = match_class_folders(folders, class_names)
+    frame = folder_frame(data_dir, mapping)
+    absent = absent_classes(frame, class_names)
+    if absent and not allow_missing_classes:
+        raise DataError(
+            f"Class(es) {', '.join(absent)} of the model have no images under {data_dir} "
+            f"(expected e.g. {data_dir / absent[0]}/). Macro-F1 would count them as 0. Add a folder of images "
+            "for each, or pass --allow-missing-classes to score the classes present only."
+        )
     check_images(list(frame["filename"]))
     height, width, channels = model.input_shape[1:4]
     iterator = flow_frame(
@@ -109,5 +142,21 @@ def evaluate_folder(
         image_size=(height, width),
         color_mode="grayscale" if channels == 1 else "rgb",
     )
-    metrics = evaluate_model(model, iterator, class_names)
-    return {"model": str(model_path), "data": str(data_dir), "class_names": class_names, **metrics}
+    present = [name for name in class_names if name not in absent]
+    scored = [class_names.index(name) for name in present] if absent else None
+    metrics = evaluate_model(model, iterator, class_names, scored_labels=scored)
+    result = {
+        "model": str(model_path),
+        "data": str(data_dir),
+        "class_names": class_names,
+        "folders": dict(mapping),
+        "classes_present": present,
+        "classes_absent": absent,
+        **metrics,
+    }
+    if absent:
+        result["note"] = (
+            f"No images of {', '.join(absent)}: the report, macro-F1 and weighted F1 cover the "
+            f"{len(present)} classes present only; accuracy and the confusion matrix count every prediction."
+        )
+    return result

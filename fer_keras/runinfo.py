@@ -121,13 +121,24 @@ def library_versions() -> dict[str, str]:
 
 
 def _file_digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
+    """Size and SHA-256 of one file (read whole when small, in 1 MiB chunks otherwise)."""
     with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size <= _WHOLE_FILE_BYTES:
+            data = handle.read()
+            return len(data), hashlib.sha256(data).hexdigest()
+        digest, size = hashlib.sha256(), 0
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
-    return size, digest.hexdigest()
+        return size, digest.hexdigest()
+
+
+def _file_digests(paths: list[Path]) -> list[tuple[int, str]]:
+    return [_file_digest(path) for path in paths]
+
+
+_WHOLE_FILE_BYTES = 16 << 20
+_FILES_PER_TASK = 256  # small images: per-task overhead would cost more than hashing one file
 
 
 def fingerprint_files(
@@ -135,8 +146,9 @@ def fingerprint_files(
 ) -> dict[str, str | int]:
     """A fingerprint of the files read: SHA-256 over their manifest, sorted by path relative to ``root``.
 
-    The manifest has one line per distinct file, ``<relative posix path>\t<size>\t<sha256 of content>\n``,
-    so it changes when any byte, name or the set of files changes, and not with the order of ``paths``.
+    The manifest has one line per distinct file: relative POSIX path, size in bytes and SHA-256 of the
+    content (hex), separated by tabs, each line ending in a newline (UTF-8); so it changes when any
+    byte, name or the set of files changes, and not with the order of ``paths``.
     Returns ``{"sha256": "sha256:<hex>", "files": count, "bytes": total size}``. Files are hashed
     in a thread pool (``workers``, default Python's). Raises ``ValueError`` for a path outside ``root``.
     """
@@ -150,8 +162,9 @@ def fingerprint_files(
             raise ValueError(f"{path} is not under the fingerprint root {root}") from None
         files[relative] = absolute
     names = sorted(files)
+    batches = [[files[n] for n in names[i : i + _FILES_PER_TASK]] for i in range(0, len(names), _FILES_PER_TASK)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(_file_digest, (files[name] for name in names)))
+        digests = [digest for batch in pool.map(_file_digests, batches) for digest in batch]
     manifest = hashlib.sha256()
     for name, (size, digest) in zip(names, digests, strict=True):
         manifest.update(f"{name}\t{size}\t{digest}\n".encode())
@@ -170,11 +183,11 @@ def fingerprint_arrays(arrays: Mapping[str, np.ndarray]) -> dict:
     digest = hashlib.sha256()
     described = {}
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = np.asarray(arrays[name])
         if array.dtype.hasobject:
             raise TypeError(f"Array {name!r} holds Python objects ({array.dtype}); fingerprint numeric arrays only")
         digest.update(f"{name}\t{array.dtype.str}\t{list(array.shape)}\n".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
         described[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
     return {"sha256": f"sha256:{digest.hexdigest()}", "arrays": described}
 

@@ -108,16 +108,20 @@ def make_callbacks(
     patience: int = 10,
     reduce_lr: bool = True,
     monitor: str = "val_loss",
+    class_names: Sequence[str] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, best-model checkpoint, BackupAndRestore.
 
     All of them watch ``monitor`` (``"min"`` for losses, ``"max"`` otherwise).
     ``BackupAndRestore`` keeps state under ``artifacts_dir/backup`` so a run killed
-    mid-way resumes from its last finished epoch when started again.
+    mid-way resumes from its last finished epoch when started again. With ``class_names``
+    the checkpoint ``best.keras`` gets its ``best.classes.json`` (written now, before training).
     """
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     mode = monitor_mode(monitor)
+    if class_names is not None:
+        write_class_names(artifacts_dir / "best.keras", class_names)
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
@@ -205,17 +209,24 @@ def train(
     class_weight: Mapping[int, float] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
     verbose: str | int = "auto",
+    class_names: Sequence[str] | None = None,
 ) -> TrainResult:
     """Fit a compiled ``model`` and return its full history and timing.
 
     ``artifacts_dir`` receives ``history.csv``, ``best.keras`` and the resume backup;
-    starting again after an interruption resumes at the last finished epoch.
+    starting again after an interruption resumes at the last finished epoch. ``class_names``
+    (the model's outputs in order) are saved beside the ``.keras`` file of every ``ModelCheckpoint``
+    (``best.keras`` -> ``best.classes.json``).
     """
     artifacts_dir = Path(artifacts_dir)
     if not (artifacts_dir / "backup").exists():  # a fresh run, not a resumed one: drop an old history
         (artifacts_dir / "history.csv").unlink(missing_ok=True)
     callbacks = list(callbacks) if callbacks is not None else make_callbacks(artifacts_dir)
     optimizer_at_start = describe_optimizer(model)
+    if class_names is not None:
+        for cb in callbacks:
+            if isinstance(cb, keras.callbacks.ModelCheckpoint) and str(cb.filepath).endswith(".keras"):
+                write_class_names(cb.filepath, class_names)
     start = time.perf_counter()
     model.fit(
         train_data,
@@ -253,8 +264,13 @@ def save_model(model: keras.Model, path: str | Path, class_names: Sequence[str])
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     tmp.replace(path)
-    atomic_write_json(classes_path(path), {"class_names": list(class_names)})
+    write_class_names(path, class_names)
     return path
+
+
+def write_class_names(model_path: str | Path, class_names: Sequence[str]) -> Path:
+    """Write ``<stem>.classes.json`` beside ``model_path`` (the model's output class names, in order)."""
+    return atomic_write_json(classes_path(model_path), {"class_names": list(class_names)})
 
 
 def load_model(path: str | Path) -> keras.Model:

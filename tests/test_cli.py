@@ -136,6 +136,8 @@ def test_train_fer4_saves_model_and_classes(fer4_run) -> None:
     assert model_path.is_file() and (out / "artifacts" / "fer4" / "history.csv").is_file()
     classes = json.loads((out / "artifacts" / "fer4" / "model.classes.json").read_text())
     assert classes == {"class_names": list(FER4_CLASSES)}
+    best = json.loads((out / "artifacts" / "fer4" / "best.classes.json").read_text())  # the checkpoint's too
+    assert best == classes and (out / "artifacts" / "fer4" / "best.keras").is_file()
     model = keras.saving.load_model(model_path)
     assert model.output_shape == (None, 4) and model.input_shape == (None, 48, 48, 1)
     assert type(model.layers[1]).__name__ == "RandomAffine"
@@ -234,8 +236,9 @@ def test_evaluate_folder_rgb_model_and_explicit_classes(tiny_rgb_model: Path, al
 
 
 def test_match_class_folders_and_folder_frame(alias_folder: Path, tmp_path: Path) -> None:
-    mapping = match_class_folders(["Happiness", "SAD", "calm", "Surprised", "joy"], FER4_CLASSES)
-    assert mapping == {"Happiness": "happy", "SAD": "sad", "calm": "neutral", "Surprised": "surprise", "joy": "happy"}
+    mapping = match_class_folders(["Happiness", "SAD", "Neutral", "Surprised"], FER4_CLASSES)
+    assert mapping == {"Happiness": "happy", "SAD": "sad", "Neutral": "neutral", "Surprised": "surprise"}
+    assert match_class_folders(["joy"], FER4_CLASSES) == {"joy": "happy"}
     with pytest.raises(DataError, match="contempt, fear match no class") as info:
         match_class_folders(["happy", "contempt", "fear"], FER4_CLASSES)
     assert "happy, sad, neutral, surprise" in str(info.value)
@@ -280,6 +283,7 @@ def test_parser_choices_and_defaults() -> None:
     )
     args = cli.build_parser().parse_args(["evaluate", "m.keras", "--data", "d", "--classes", "a", "b"])
     assert (args.model, args.data, args.classes, args.batch_size) == ("m.keras", "d", ["a", "b"], 64)
+    assert args.allow_missing_classes is False
     for bad in (["train", "fer5"], ["train", "fer4", "--profile", "huge"], ["evaluate", "m.keras"], []):
         with pytest.raises(SystemExit) as info:
             cli.build_parser().parse_args(bad)

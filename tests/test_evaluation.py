@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from fer_keras.constants import FER4_CLASSES
 from fer_keras.data import flow_frame, list_class_images
@@ -162,3 +162,75 @@ def test_predict_and_evaluate_on_real_iterator(fer_tree: Path) -> None:
     arrays = evaluate_model(FixedModel(2), images, ["a", "b"], labels=[0, 0])
     assert arrays["confusion_matrix"] == [[1, 1], [0, 0]]
     assert isinstance(report_frame(arrays["report"]), pd.DataFrame)
+
+
+# ---------------------------------------------------------------- uncertainty and read-outs (issue 13)
+
+
+def test_bootstrap_intervals_known_answers() -> None:
+    from fer_keras.evaluation import binomial_margin, bootstrap_intervals
+
+    perfect = bootstrap_intervals([0, 1, 2, 3] * 25, [0, 1, 2, 3] * 25, 4, n_resamples=200)
+    assert perfect["accuracy"] == [1.0, 1.0] and perfect["macro_f1"] == [1.0, 1.0]
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, 2000)
+    y_pred = np.where(rng.random(2000) < 0.7, y_true, (y_true + 1) % 4)  # 70 % right
+    ci = bootstrap_intervals(y_true, y_pred, 4, n_resamples=500, seed=1)
+    accuracy = float((y_true == y_pred).mean())
+    low, high = ci["accuracy"]
+    assert low < accuracy < high
+    # The percentile interval of a mean agrees with the binomial normal approximation at this size.
+    assert (high - low) / 2 == pytest.approx(binomial_margin(accuracy, 2000), rel=0.15)
+    f1_low, f1_high = ci["macro_f1"]
+    macro = f1_score(y_true, y_pred, average="macro")
+    assert f1_low < macro < f1_high
+    small = bootstrap_intervals(y_true[:128], y_pred[:128], 4, n_resamples=500, seed=1)
+    assert small["accuracy"][1] - small["accuracy"][0] > high - low  # fewer images, wider interval
+    assert bootstrap_intervals(y_true, y_pred, 4, n_resamples=50, seed=7) == bootstrap_intervals(
+        y_true, y_pred, 4, n_resamples=50, seed=7
+    )
+
+
+def test_original_card_reference_margin_is_about_8_points() -> None:
+    from fer_keras.evaluation import binomial_margin
+    from fer_keras.profiles import EXPERIMENTS
+
+    assert round(binomial_margin(0.73, 128) * 100) == 8
+    reference = EXPERIMENTS["fer4"].reference_summary()
+    assert reference["num_test"] == 128 and reference["margin_95"] == pytest.approx(0.0769, abs=1e-3)
+
+
+def test_overfitting_readout_distinguishes_underfit_overfit_and_still_learning() -> None:
+    """Finding 7: the read-out says overfitting only when the numbers show it."""
+    from fer_keras.evaluation import overfitting_readout
+
+    underfit = {"loss": [1.40, 1.38], "val_loss": [1.39, 1.39], "accuracy": [0.30, 0.31], "val_accuracy": [0.24, 0.25]}
+    reading = overfitting_readout(underfit, best_epoch=2, monitor="val_macro_f1", num_classes=4)
+    assert reading["verdict"] == "underfitting" and "sign of overfitting" not in reading["text"]
+    assert "the model is underfitting" in reading["text"]
+    overfit = {
+        "loss": [1.2, 0.8, 0.4, 0.2],
+        "val_loss": [1.1, 0.9, 1.0, 1.2],
+        "accuracy": [0.5, 0.7, 0.85, 0.95],
+        "val_accuracy": [0.55, 0.66, 0.64, 0.62],
+    }
+    reading = overfitting_readout(overfit, best_epoch=2, monitor="val_loss", num_classes=4)
+    assert reading["verdict"] == "overfitting" and reading["accuracy_gap"] == pytest.approx(0.04)
+    reading = overfitting_readout(overfit, best_epoch=4, monitor="val_accuracy", num_classes=4)
+    assert reading["verdict"] == "gap, still improving" and "still improving" in reading["text"]
+    learning = {"loss": [1.0, 0.8], "val_loss": [0.9, 0.7], "accuracy": [0.6, 0.7], "val_accuracy": [0.62, 0.71]}
+    assert overfitting_readout(learning, 2, "val_loss", 4)["verdict"] == "still improving"
+    settled = {"loss": [1.0, 0.8, 0.7], "val_loss": [0.9, 0.7, 0.75], "accuracy": [0.6, 0.7, 0.72]}
+    settled["val_accuracy"] = [0.62, 0.71, 0.7]
+    assert overfitting_readout(settled, 2, "val_loss", 4)["verdict"] == "no overfitting measured"
+
+
+def test_confusion_readout_names_the_top_pair_of_the_matrix() -> None:
+    from fer_keras.evaluation import confusion_readout
+
+    names = ["happy", "sad", "neutral", "surprise"]
+    cm = [[10, 0, 1, 0], [0, 5, 2, 0], [0, 6, 7, 0], [0, 0, 3, 9]]
+    reading = confusion_readout(cm, names)
+    assert reading["pairs"][0] == {"true": "neutral", "predicted": "sad", "count": 6, "share_of_true": 6 / 13}
+    assert reading["text"].startswith("The most frequent confusion is neutral predicted as sad: 6 test images")
+    assert confusion_readout(np.eye(4, dtype=int) * 5, names)["text"].startswith("No test image was misclassified")
