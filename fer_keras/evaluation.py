@@ -181,54 +181,59 @@ def confusion_readout(cm: Sequence[Sequence[int]], class_names: Sequence[str], k
 def overfitting_readout(
     history: Mapping[str, Sequence[float]], best_epoch: int, monitor: str, num_classes: int
 ) -> dict[str, Any]:
-    """Train-validation gaps at ``best_epoch`` and a reading of them that holds for any outcome.
+    """Train-validation gaps at ``best_epoch`` and at the last epoch, and a reading that holds for any outcome.
 
-    It says overfitting only when training accuracy is clearly above validation *and* the
-    monitored quantity got worse after the best epoch; underfitting when training accuracy
-    stays near chance; still learning when the best epoch is the last one.
+    Verdicts: ``underfitting`` (training accuracy near chance), ``overfitting`` (the gap is over
+    5 points at the best epoch, or widens by more than 2 points after it while ``monitor`` gets
+    no better), ``gap, still improving`` / ``still improving`` (the best epoch is the last one),
+    else ``no overfitting measured``.
     """
     epochs = len(history.get("loss", []))
-    index = max(0, min(best_epoch, epochs) - 1)
+    best = max(1, min(best_epoch, epochs))
     out: dict[str, Any] = {"epochs": epochs, "best_epoch": best_epoch, "monitor": monitor}
     for metric in ("accuracy", "loss"):
         if history.get(metric) and history.get(f"val_{metric}"):
-            train, val = float(history[metric][index]), float(history[f"val_{metric}"][index])
+            train, val = float(history[metric][best - 1]), float(history[f"val_{metric}"][best - 1])
             out[f"train_{metric}"], out[f"val_{metric}"] = train, val
             out[f"{metric}_gap"] = train - val if metric == "accuracy" else val - train
-    chance = 1.0 / num_classes
+    if "accuracy_gap" in out:
+        out["final_accuracy_gap"] = float(history["accuracy"][-1]) - float(history["val_accuracy"][-1])
     gap, train_acc = out.get("accuracy_gap"), out.get("train_accuracy")
-    still_improving = best_epoch >= epochs
+    chance = 1.0 / num_classes
     sentences = []
     if gap is not None:
         sentences.append(
-            f"At the best epoch ({best_epoch} of {epochs}, by {monitor}) training accuracy is "
-            f"{train_acc:.1%} and validation accuracy {out['val_accuracy']:.1%} (gap {gap * 100:+.1f} points)."
+            f"At the best epoch ({best_epoch} of {epochs}, by {monitor}) training accuracy is {train_acc:.1%} "
+            f"and validation accuracy {out['val_accuracy']:.1%} (gap {gap * 100:+.1f} points)."
         )
+    widened = gap is not None and out["final_accuracy_gap"] - gap > 0.02
     if train_acc is not None and train_acc < chance + 0.1 * (1 - chance):
         verdict = "underfitting"
         sentences.append(
             f"Training accuracy is close to chance ({chance:.0%} for {num_classes} classes): the model is "
             "underfitting; more epochs or data are needed before overfitting can be judged."
         )
-    elif gap is not None and gap > 0.05 and not still_improving:
+    elif best_epoch < epochs and (widened or (gap is not None and gap > 0.05)):
         verdict = "overfitting"
         sentences.append(
-            f"Training accuracy is clearly above validation and {monitor} got no better after epoch "
-            f"{best_epoch}: the model overfits beyond that epoch; early stopping keeps epoch {best_epoch}'s weights."
+            f"After epoch {best_epoch} {monitor} got no better while the train-validation gap reached "
+            f"{out['final_accuracy_gap'] * 100:+.1f} points at epoch {epochs}: the model overfits beyond epoch "
+            f"{best_epoch}, whose weights early stopping keeps."
         )
-    elif gap is not None and gap > 0.05:
+    elif best_epoch >= epochs and gap is not None and gap > 0.05:
         verdict = "gap, still improving"
         sentences.append(
             f"Training accuracy is above validation, but {monitor} was still improving at the last epoch: a "
             "generalisation gap without a validation decline yet; more epochs may help or start to overfit."
         )
-    elif still_improving:
+    elif best_epoch >= epochs:
         verdict = "still improving"
         sentences.append(f"{monitor} was still improving at the last epoch: more epochs would likely help.")
     else:
         verdict = "no overfitting measured"
         sentences.append(
-            "Training and validation accuracy stay within 5 points: no overfitting measured at the best epoch."
+            f"{monitor} peaked at epoch {best_epoch} but the train-validation gap stayed within a few points: "
+            "no overfitting measured."
         )
     out["verdict"], out["text"] = verdict, " ".join(sentences)
     return out

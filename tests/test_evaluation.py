@@ -216,11 +216,12 @@ def test_overfitting_readout_distinguishes_underfit_overfit_and_still_learning()
     }
     reading = overfitting_readout(overfit, best_epoch=2, monitor="val_loss", num_classes=4)
     assert reading["verdict"] == "overfitting" and reading["accuracy_gap"] == pytest.approx(0.04)
+    assert reading["final_accuracy_gap"] == pytest.approx(0.33) and "overfits beyond epoch 2" in reading["text"]
     reading = overfitting_readout(overfit, best_epoch=4, monitor="val_accuracy", num_classes=4)
     assert reading["verdict"] == "gap, still improving" and "still improving" in reading["text"]
     learning = {"loss": [1.0, 0.8], "val_loss": [0.9, 0.7], "accuracy": [0.6, 0.7], "val_accuracy": [0.62, 0.71]}
     assert overfitting_readout(learning, 2, "val_loss", 4)["verdict"] == "still improving"
-    settled = {"loss": [1.0, 0.8, 0.7], "val_loss": [0.9, 0.7, 0.75], "accuracy": [0.6, 0.7, 0.72]}
+    settled = {"loss": [1.0, 0.8, 0.7], "val_loss": [0.9, 0.7, 0.75], "accuracy": [0.6, 0.7, 0.705]}
     settled["val_accuracy"] = [0.62, 0.71, 0.7]
     assert overfitting_readout(settled, 2, "val_loss", 4)["verdict"] == "no overfitting measured"
 
