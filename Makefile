@@ -37,7 +37,7 @@ test: lint  ## unit tests on the real data (smoke subsets) and every notebook un
 notebooks: install  ## re-execute the committed notebooks top to bottom (PROFILE=smoke or full)
 	@for nb in notebooks/0*.ipynb; do \
 	  tmp=$$(mktemp --suffix .ipynb); \
-	  FER_KERAS_PROFILE=$(PROFILE) $(BIN)/papermill $$nb $$tmp --cwd notebooks && mv $$tmp $$nb || exit 1; \
+	  FER_KERAS_PROFILE=$(PROFILE) $(BIN)/papermill $$nb $$tmp --cwd notebooks && chmod 644 $$tmp && mv $$tmp $$nb || exit 1; \
 	done
 
 lab: install  ## open the notebooks in JupyterLab with the data root set

@@ -85,12 +85,23 @@ def describe_dtype_policy(model: keras.Model) -> dict[str, str]:
     return {"name": policy.name, "compute_dtype": policy.compute_dtype, "variable_dtype": policy.variable_dtype}
 
 
+def compiled_metric_names(model: keras.Model) -> list[str]:
+    """Names of the metrics ``model`` was compiled with (before or after training)."""
+    names = []
+    for metric in (model.get_compile_config() or {}).get("metrics") or []:
+        if isinstance(metric, str):
+            names.append(metric)
+        elif isinstance(metric, dict):
+            config = metric.get("config", {})
+            names.append(config.get("name", metric.get("class_name", "?")) if isinstance(config, dict) else str(config))
+        else:
+            names.append(getattr(metric, "name", str(metric)))
+    return names
+
+
 def describe_compiled(model: keras.Model) -> dict[str, Any]:
     """Optimizer, loss, compiled metrics and dtype policy, read from the compiled ``model``."""
-    metric_names = [m.name for m in model.metrics if m.name not in {"loss", "compile_metrics"}]
-    compiled = getattr(model, "_compile_metrics", None)
-    if compiled is not None and getattr(compiled, "built", False):
-        metric_names = [m.name for m in compiled.metrics]
+    metric_names = compiled_metric_names(model)
     return {
         "optimizer": describe_optimizer(model),
         "loss": describe_loss(model),

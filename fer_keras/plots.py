@@ -149,21 +149,28 @@ def plot_sample_grid(
     *,
     per_class: int = 6,
     seed: int = 0,
+    cell_inches: float = 1.3,
 ) -> Figure:
-    """Grid of random examples: one row per class (row label = class name), ``per_class`` columns."""
+    """Grid of random examples: one row per class (row label = class name), ``per_class`` columns.
+
+    ``cell_inches`` sets each image's size; about ``image pixels / dpi`` shows the images at their
+    own resolution (smallest file).
+    """
     pixels = _as_grayscale(images)
     labels = np.asarray(labels).reshape(-1)
     if len(labels) != len(pixels):
         raise ValueError(f"{len(pixels)} images but {len(labels)} labels")
     rng = np.random.default_rng(seed)
     n_rows, n_cols = len(class_names), max(1, per_class)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 1.2, 1.3 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(cell_inches * n_cols + 1.2, cell_inches * n_rows), squeeze=False
+    )
     for row, name in enumerate(class_names):
         candidates = np.flatnonzero(labels == row)
         chosen = rng.choice(candidates, size=min(n_cols, len(candidates)), replace=False)
         for col, ax in enumerate(axes[row]):
             if col < len(chosen):
-                ax.imshow(pixels[chosen[col]], cmap="gray", vmin=0.0, vmax=1.0)
+                ax.imshow(pixels[chosen[col]], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():
