@@ -1,9 +1,10 @@
-"""Command line: ``python -m fer_keras train EXPERIMENT`` and ``python -m fer_keras evaluate MODEL``."""
+"""Command line: ``python -m fer_keras train EXPERIMENT``, ``evaluate MODEL`` and ``data {import-csv,check}``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,7 +42,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score only the classes that have images in --data (default: a class without a folder is an error)",
     )
+    _add_data_parser(sub)
     return parser
+
+
+def _add_data_parser(sub: argparse._SubParsersAction) -> None:
+    """``data import-csv`` and ``data check``."""
+    data = sub.add_parser("data", help="get the data ready: import the FER-2013 CSV, check a data root")
+    commands = data.add_subparsers(dest="data_command", required=True)
+    import_csv = commands.add_parser(
+        "import-csv",
+        help="convert fer2013.csv / icml_face_data.csv into fer2013/{train,test,privatetest}/<emotion>/*.png",
+        description="Convert the FER-2013 CSV (columns emotion, pixels, Usage) into the folder layout the "
+        "experiments read: Training -> fer2013/train/, PublicTest -> fer2013/test/, PrivateTest -> "
+        "fer2013/privatetest/; emotion 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral. One "
+        "lossless PNG per row (pixels exactly as in the CSV). A bad row stops the import with its line number "
+        "and leaves nothing behind.",
+    )
+    import_csv.add_argument("csv", help="fer2013.csv or icml_face_data.csv")
+    import_csv.add_argument("--out", help="data root to create fer2013/ in (default: $FER_KERAS_DATA or ./data)")
+    import_csv.add_argument("--quiet", action="store_true", help="no progress bar")
+    check = commands.add_parser(
+        "check",
+        help="counts vs the published FER-2013 / Fashion-MNIST sizes, undecodable files, duplicates",
+        description="Check a data root; exit status 1 when something the experiments need is missing or broken.",
+    )
+    check.add_argument("root", nargs="?", help="data root holding fer2013/ (default: $FER_KERAS_DATA or ./data)")
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    """Run ``data import-csv`` / ``data check``; returns the exit status."""
+    from fer_keras.data.check import check_data, format_check, format_count_table
+
+    if args.data_command == "import-csv":
+        from fer_keras.data.fer_csv import import_fer_csv
+        from fer_keras.data.paths import DATA_ENV_VAR
+
+        out = args.out or os.environ.get(DATA_ENV_VAR) or "data"
+        result = import_fer_csv(args.csv, out, progress=not args.quiet)
+        print(f"Imported {result.rows} images (lossless PNG) into {result.fer_dir}:")
+        print(format_count_table(result.counts))
+        root = result.fer_dir.parent
+        print(f"Next: python -m fer_keras data check {root}")
+        print(f"The experiments read it with --data {root} or {DATA_ENV_VAR}={root} (`make run` finds ./data itself).")
+        return 0
+    report = check_data(args.root)
+    print(format_check(report))
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fer_keras.data.paths import DataError
 
     try:
+        if args.command == "data":
+            return _run_data(args)
         if args.command == "train":
             from fer_keras.experiments import run_experiment
 
