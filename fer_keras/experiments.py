@@ -21,6 +21,7 @@ from typing import Any
 import keras
 
 from fer_keras import evaluation, plots, training
+from fer_keras.analysis import analyze_model, collect_arrays
 from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer
@@ -229,6 +230,41 @@ def evaluate(model: keras.Model, settings: Settings, data: ExperimentData) -> di
     return evaluation.evaluate_model(model, data.test, data.class_names, seed=settings.seed)
 
 
+def analyze(
+    model: keras.Model,
+    settings: Settings,
+    data: ExperimentData,
+    out: OutputPaths,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    on_figure: Any = None,
+) -> dict:
+    """Calibration (temperature fitted on validation only), confident mistakes, occlusion maps and the
+    feature embedding of ``model`` on the test split; figures go to ``out.base/figures/<exp>_<kind>.png``.
+
+    Returns :func:`fer_keras.analysis.analyze_model`'s numbers with figure paths relative to ``out.base``.
+    """
+    x_test, y_test = collect_arrays(data.test)
+    x_val, y_val = collect_arrays(data.validation)
+    extra = {"kinds": kinds} if kinds else {}
+    report = analyze_model(
+        model,
+        x_test,
+        y_test,
+        data.class_names,
+        x_val=x_val,
+        y_val=y_val,
+        out_dir=out.base / "figures",
+        prefix=settings.experiment,
+        embedding_samples=settings.analysis_samples,
+        seed=settings.seed,
+        on_figure=on_figure,
+        **extra,
+    )
+    report["figures"] = {k: Path(p).relative_to(out.base).as_posix() for k, p in report["figures"].items()}
+    return report
+
+
 # ---------------------------------------------------------------- recording
 
 
@@ -296,11 +332,12 @@ def record_run(
     wall_time_s: float,
     data_dir: str | os.PathLike | None = None,
     tuning: dict | None = None,
+    analysis: dict | None = None,
     command: str | None = None,
 ) -> dict:
     """Assemble the run's result, write figures, ``metrics/<exp>.json`` and ``model_cards/<exp>.md``; return it.
 
-    ``data_dir`` is recorded as given (relative paths stay relative).
+    ``data_dir`` is recorded as given (relative paths stay relative); ``analysis`` is :func:`analyze`'s result.
     """
     experiment = EXPERIMENTS[settings.experiment]
     validation_split = f"a seeded stratified {settings.validation_split:.0%} of train"
@@ -345,6 +382,7 @@ def record_run(
     }
     if tuning:
         result["tuning"] = tuning
+    result["analysis"] = analysis
     result["figures"] = save_figures(result, data, out)
     result["model_path"] = out.model.relative_to(out.base).as_posix()
     result["card_path"], result["metrics_path"] = str(out.card), str(out.metrics)
@@ -377,6 +415,7 @@ def run_experiment(
     train_result = fit_model(model, settings, data, out, verbose=verbose)
     metrics = evaluate(model, settings, data)
     training.save_model(model, out.model, data.class_names)
+    analysis = analyze(model, settings, data, out) if settings.analysis else None
     return record_run(
         settings,
         data,
@@ -387,6 +426,7 @@ def run_experiment(
         wall_time_s=time.perf_counter() - start,
         data_dir=data_dir,
         tuning=tuning,
+        analysis=analysis,
         command=command,
     )
 
@@ -394,6 +434,7 @@ def run_experiment(
 __all__ = [
     "ExperimentData",
     "OutputPaths",
+    "analyze",
     "augmentation_for",
     "build_model",
     "cache_dir",

@@ -36,6 +36,7 @@ TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 MODEL_CARD_SECTIONS: tuple[str, ...] = (
     "Model Description",
     "Performance",
+    "Analysis",
     "Training Details",
     "Evaluation Data",
     "Limitations",
@@ -261,6 +262,35 @@ def _code_text(run: Mapping[str, Any]) -> str:
     return f"git commit `{commit}`" + (" with uncommitted changes" if run.get("git_dirty") is True else " (clean tree)")
 
 
+ANALYSIS_TITLES: dict[str, str] = {
+    "reliability": "How far to trust it: reliability diagram",
+    "confident_mistakes": "Where it fails: the most confident mistakes",
+    "occlusion": "Where it looks: occlusion sensitivity",
+    "embedding": "How it separates classes: penultimate-layer embedding",
+}
+
+
+def _analysis_figures(analysis: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    if not analysis:
+        return []
+    figures, captions = analysis.get("figures") or {}, analysis.get("captions") or {}
+    return [
+        {"title": title, "link": _figure_link(figures[kind]), "caption": captions.get(kind, "")}
+        for kind, title in ANALYSIS_TITLES.items()
+        if kind in figures
+    ]
+
+
+def _mistakes_table(analysis: Mapping[str, Any] | None, rows: int = 5) -> str:
+    mistakes = (analysis or {}).get("confident_mistakes") or []
+    if not mistakes:
+        return ""
+    return md_table(
+        ["Test image", "True", "Predicted", "Confidence"],
+        [(m["index"], m["true"], m["predicted"], f"{m['confidence']:.3f}") for m in mistakes[:rows]],
+    )
+
+
 def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
     """The values the template shows: the result's parts plus formatted tables and helpers."""
     figures = result.get("figures") or {}
@@ -278,6 +308,9 @@ def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
         "readout": result.get("readout") or {"confusions": {"text": _NA}, "overfitting": {"text": _NA}},
         "run": result["run"],
         "tuning": result.get("tuning"),
+        "analysis": result.get("analysis"),
+        "analysis_figures": _analysis_figures(result.get("analysis")),
+        "mistakes_table": _mistakes_table(result.get("analysis")),
         "limitations": result.get("limitations") or [],
         "tradeoffs": result.get("tradeoffs") or [],
         "model_path": result.get("model_path") or f"{result['experiment']}.keras",

@@ -162,9 +162,7 @@ def plot_sample_grid(
         raise ValueError(f"{len(pixels)} images but {len(labels)} labels")
     rng = np.random.default_rng(seed)
     n_rows, n_cols = len(class_names), max(1, per_class)
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(cell_inches * n_cols + 1.2, cell_inches * n_rows), squeeze=False
-    )
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + 1.2, cell_inches * n_rows), squeeze=False)
     for row, name in enumerate(class_names):
         candidates = np.flatnonzero(labels == row)
         chosen = rng.choice(candidates, size=min(n_cols, len(candidates)), replace=False)

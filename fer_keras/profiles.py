@@ -81,6 +81,8 @@ class Settings:
     pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU
     mixed_precision: bool = False  # used only on accelerators
     workers: int = 1
+    analysis: bool = True  # calibration, confident mistakes, occlusion maps, embedding (fer_keras.analysis)
+    analysis_samples: int = 500  # test images in the 2-D embedding
     max_trials: int = 0  # keras-tuner trials (fashion_mlp)
     tuner_epochs: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

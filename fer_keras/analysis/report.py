@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,8 @@ def analyze_model(
     stride: int = 6,
     seed: int = 1337,
     batch_size: int = 256,
+    kinds: Sequence[str] = FIGURE_KINDS,
+    on_figure: Callable[[str, Figure], None] | None = None,
 ) -> dict[str, Any]:
     """Calibration, mistakes, occlusion maps and the feature embedding of ``model`` on the test arrays.
 
@@ -197,6 +199,10 @@ def analyze_model(
     (None without validation arrays), ``reliability`` bins, ``confident_mistakes``,
     ``top_confusions``, ``occlusion`` and ``embedding`` numbers, ``figures`` (kind -> path),
     ``captions`` (kind -> one line) and ``timings_s``.
+
+    ``kinds`` picks a subset of :data:`FIGURE_KINDS` (the card uses all). ``on_figure(kind, figure)``
+    is called with each figure before it is saved and closed (a notebook passes ``display``-like
+    code to show it inline).
 
     The defaults keep one smoke-profile experiment under a minute on a 2-core CPU. Occlusion
     costs the most: ``2 * samples_per_class`` images per class, each with one forward pass per
@@ -239,9 +245,14 @@ def analyze_model(
     result: dict[str, Any] = {"num_test": int(len(y_test))}
     figures: dict[str, str] = {}
     text: dict[str, str] = {}
-    for kind, step in steps.items():
+    unknown = set(kinds) - set(steps)
+    if unknown:
+        raise ValueError(f"unknown analysis kinds {sorted(unknown)}; choose from {', '.join(FIGURE_KINDS)}")
+    for kind in kinds:
         start = time.perf_counter()
-        numbers, figure, step_captions = step()
+        numbers, figure, step_captions = steps[kind]()
+        if on_figure is not None:
+            on_figure(kind, figure)
         name = f"{prefix}_{kind}.png" if prefix else f"{kind}.png"
         save = save_palette_figure if kind in _PHOTO_GRIDS else save_figure
         figures[kind] = str(save(figure, out_dir / name))
