@@ -117,11 +117,12 @@ def test_train_fer4_card_links_resolve(fer4_run) -> None:
     text = card.read_text()
     links = [link for link in LINK.findall(text) if not re.match(r"[a-z]+://|#|mailto:", link)]
     images = [link for link in links if link.endswith(".png")]
-    assert len(images) == 4
+    assert len(images) == 8  # 4 run figures + 4 analysis figures
     for link in links:
         assert (card.parent / link).resolve().is_file(), f"card link {link} does not resolve"
     metrics = json.loads((out / "metrics" / "fer4.json").read_text())
     assert set(metrics["figures"]) == {"confusion_matrix", "curves", "samples", "class_balance"}
+    assert set(metrics["analysis"]["figures"]) == {"reliability", "confident_mistakes", "occlusion", "embedding"}
     for relative in metrics["figures"].values():
         path = out / relative
         assert path.parent == out / "figures" and path.suffix == ".png"
@@ -160,6 +161,20 @@ def test_train_fer4_card_records_what_trained(fer4_run) -> None:
     ci = metrics["metrics"]["bootstrap"]
     assert ci["accuracy"][0] <= metrics["metrics"]["accuracy"] <= ci["accuracy"][1]
     assert "±8 points" in (out / "model_cards" / "fer4.md").read_text()
+
+
+def test_train_fer4_card_shows_the_analysis(fer4_run) -> None:
+    """Issue 8: the smoke card gives the ECE, the analysis figures and their captions from the run's numbers."""
+    out, _ = fer4_run
+    metrics = json.loads((out / "metrics" / "fer4.json").read_text())
+    analysis = card_section((out / "model_cards" / "fer4.md").read_text(), "Analysis")
+    assert f"| Expected calibration error (ECE, 15 bins) | {metrics['analysis']['ece']:.3f} |" in analysis
+    assert metrics["analysis"]["temperature"] > 0 and metrics["analysis"]["num_test"] == SMOKE_SIZES["test"]
+    for kind, caption in metrics["analysis"]["captions"].items():
+        if kind != "top_confusions":
+            assert caption in analysis, kind
+    for relative in metrics["analysis"]["figures"].values():
+        assert (out / relative).is_file() and f"../{relative}" in analysis
 
 
 def test_card_how_to_use_snippet_runs_in_a_fresh_process(fer4_run, data_root: Path) -> None:

@@ -20,7 +20,7 @@ from fer_keras.training import load_class_names, train
 @pytest.fixture(scope="module")
 def fer7_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fer7")
-    run_experiment("fer7", "smoke", data_dir=data_root, out_dir=out, verbose=0, epochs=1)
+    run_experiment("fer7", "smoke", data_dir=data_root, out_dir=out, verbose=0, epochs=1, analysis=False)
     return out
 
 
@@ -61,6 +61,22 @@ def test_fashion_cnn_records_the_policy_in_effect(fashion_cnn_run: Path) -> None
     assert keras.config.dtype_policy().name == "float32"
     assert metrics["training"]["monitor"] == "val_accuracy"
     assert metrics["dataset"]["fingerprint"]["sha256"].startswith("sha256:")
+
+
+def test_fashion_cnn_card_shows_the_analysis(fashion_cnn_run: Path) -> None:
+    """Issue 8: ECE, captions and the four figures in the card of a fashion_cnn smoke run."""
+    metrics = json.loads((fashion_cnn_run / "metrics" / "fashion_cnn.json").read_text())
+    analysis = card_section((fashion_cnn_run / "model_cards" / "fashion_cnn.md").read_text(), "Analysis")
+    assert f"{metrics['analysis']['ece']:.3f}" in analysis and "ECE after temperature scaling" in analysis
+    assert metrics["analysis"]["embedding"]["n"] == 500
+    for kind in ("reliability", "confident_mistakes", "occlusion", "embedding"):
+        assert metrics["analysis"]["captions"][kind] in analysis
+        assert (fashion_cnn_run / metrics["analysis"]["figures"][kind]).is_file()
+
+
+def test_analysis_can_be_switched_off(fer7_run: Path) -> None:
+    card = (fer7_run / "model_cards" / "fer7.md").read_text()
+    assert "Not computed for this run (the `analysis` setting was off)." in card_section(card, "Analysis")
 
 
 def test_card_states_the_compiled_optimizer_not_the_profile(data_root: Path, tmp_path: Path) -> None:
