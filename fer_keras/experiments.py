@@ -336,12 +336,12 @@ def run_experiment(
     start = time.perf_counter()
     settings = get_settings(experiment, profile, **overrides)
     out = OutputPaths(Path(out_dir) if out_dir else default_out_dir(profile), experiment)
-    training.set_seed(settings.seed)
+    training.set_seed(settings.seed, deterministic=settings.deterministic)
     data = prepare_data(settings, data_dir)
     tuning = None
     if experiment == "fashion_mlp":
         tuning = tune_mlp(settings, data, out, verbose=verbose)
-        training.set_seed(settings.seed)
+        training.set_seed(settings.seed, deterministic=settings.deterministic)
     model = build_model(settings, data, tuning["best_hyperparameters"] if tuning else None)
     train_result = fit_model(model, settings, data, out, verbose=verbose)
     metrics = evaluate(model, settings, data)

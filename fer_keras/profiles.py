@@ -72,6 +72,7 @@ class Settings:
     class_weight: str | None = None  # None, "balanced" or "sqrt" (square root of balanced)
     patience: int = 10
     seed: int = 1337
+    deterministic: bool = False  # the backend's deterministic ops (fer_keras.determinism), slower on GPUs
     smoke: bool = False
     validation_split: float = 0.1
     pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU

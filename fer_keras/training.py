@@ -14,13 +14,21 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from fer_keras.determinism import enable_deterministic_ops, record_seed
 from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
+from fer_keras.resume import with_resume_state
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend for reproducible runs."""
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and the Keras backend; ``deterministic`` also switches on the backend's deterministic ops.
+
+    See :func:`fer_keras.determinism.enable_deterministic_ops` (once on, they stay on for the process) and
+    :func:`fer_keras.determinism.determinism_state`, which reports the seed and the switch for the card.
+    """
+    how = enable_deterministic_ops() if deterministic else None  # first: JAX reads its flag when it starts
     keras.utils.set_random_seed(seed)
+    record_seed(seed, how)
 
 
 def balanced_class_weight(counts: Mapping[str, int], classes: Sequence[str], power: float = 1.0) -> dict[int, float]:
@@ -58,22 +66,25 @@ def make_callbacks(
     reduce_lr: bool = True,
     monitor: str = "val_loss",
 ) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, best-model checkpoint, BackupAndRestore.
+    """Best-model checkpoint, EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, BackupAndRestore.
 
     ``BackupAndRestore`` keeps state under ``artifacts_dir/backup`` so a run killed
-    mid-way resumes from its last finished epoch when started again.
+    mid-way resumes from its last finished epoch when started again (:func:`train` adds
+    :class:`fer_keras.resume.ResumeState` so the resumed run continues rather than replays).
     """
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(artifacts_dir / "best.keras"), monitor=monitor, save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
     ]
     if reduce_lr:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, patience // 3)))
-    # Last, so each epoch's row also holds what earlier callbacks logged (the learning rate).
+    # After ReduceLROnPlateau, so each epoch's row also holds the learning rate it logged.
     callbacks.append(keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True))
+    # Last: an epoch counts as done (a resumed run does not redo it) only once its row, checkpoint and
+    # learning-rate change are written, and the backed-up optimizer holds the rate ReduceLROnPlateau just set.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")))
     return callbacks
 
 
@@ -126,22 +137,29 @@ def train(
     """Fit a compiled ``model`` and return its full history and timing.
 
     ``artifacts_dir`` receives ``history.csv``, ``best.keras`` and the resume backup;
-    starting again after an interruption resumes at the last finished epoch.
+    starting again after an interruption resumes at the last finished epoch and, with the
+    same seed, trains exactly as the uninterrupted run would have (see :mod:`fer_keras.resume`).
+    A feed that is a ``keras.utils.PyDataset`` shuffles itself per epoch, so Keras' extra
+    batch-order shuffle (drawn from Python's global ``random``, which a resumed process
+    cannot continue) is off for it.
     """
     artifacts_dir = Path(artifacts_dir)
     if not (artifacts_dir / "backup").exists():  # a fresh run, not a resumed one: drop an old history
         (artifacts_dir / "history.csv").unlink(missing_ok=True)
     callbacks = list(callbacks) if callbacks is not None else make_callbacks(artifacts_dir)
+    callbacks = with_resume_state(callbacks, artifacts_dir / "resume", feed=train_data)
     start = time.perf_counter()
-    model.fit(
+    fitted = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
         class_weight=dict(class_weight) if class_weight else None,
         callbacks=callbacks,
+        shuffle=not isinstance(train_data, keras.utils.PyDataset),
         verbose=verbose,
     )
     elapsed = time.perf_counter() - start
+    epochs_this_fit = len(fitted.epoch)  # fewer than epochs_run when this fit resumed an interrupted one
     history = read_history(artifacts_dir / "history.csv")
     epochs_run = len(history.get("loss", []))
     monitor = "val_loss" if "val_loss" in history else "loss"
@@ -151,7 +169,7 @@ def train(
         epochs_run=epochs_run,
         best_epoch=best_epoch,
         train_time_s=round(elapsed, 2),
-        images_per_s=round(_num_samples(train_data) * epochs_run / elapsed, 1) if elapsed else 0.0,
+        images_per_s=round(_num_samples(train_data) * epochs_this_fit / elapsed, 1) if elapsed else 0.0,
         callbacks=describe_callbacks(callbacks),
     )
 
