@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="output base folder (default: . for full, runs/<profile> otherwise)")
     train.add_argument("--epochs", type=int, help="override the profile's epochs")
     train.add_argument("--seed", type=int, help="override the profile's seed")
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="switch on the backend's deterministic ops (repeatable on GPUs, slower); with JAX it must come "
+        "before JAX starts, or set XLA_FLAGS=--xla_gpu_deterministic_ops=true yourself",
+    )
     train.add_argument("--pipeline", choices=["auto", "imagegenerator", "fast"], help="FER input pipeline")
     train.add_argument("--workers", type=int, help="parallel workers feeding batches")
     train.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -110,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verbose=0 if args.quiet else "auto",
                 epochs=args.epochs,
                 seed=args.seed,
+                deterministic=args.deterministic,
                 pipeline=args.pipeline,
                 workers=args.workers,
             )

@@ -25,6 +25,7 @@ from fer_keras.analysis import analyze_model, collect_arrays
 from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer
+from fer_keras.determinism import determinism_state
 from fer_keras.describe import describe_architecture, describe_augmentation, describe_compiled
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
@@ -308,7 +309,7 @@ def describe_training(
         "augmentation": describe_augmentation(model, data.train),
         "class_weight": {data.class_names[i]: round(w, 4) for i, w in weights.items()} if weights else None,
         "seed": settings.seed,
-        "deterministic": training.determinism_state(),
+        "deterministic": determinism_state(),
         "validation_split": settings.validation_split,
     }
 
@@ -405,12 +406,12 @@ def run_experiment(
     start = time.perf_counter()
     settings = get_settings(experiment, profile, **overrides)
     out = OutputPaths(Path(out_dir) if out_dir else default_out_dir(profile), experiment)
-    training.set_seed(settings.seed)
+    training.set_seed(settings.seed, deterministic=settings.deterministic)
     data = prepare_data(settings, data_dir)
     tuning = None
     if experiment == "fashion_mlp":
         tuning = tune_mlp(settings, data, out, verbose=verbose)
-        training.set_seed(settings.seed)
+        training.set_seed(settings.seed, deterministic=settings.deterministic)
     model = build_model(settings, data, tuning["best_hyperparameters"] if tuning else None)
     train_result = fit_model(model, settings, data, out, verbose=verbose)
     metrics = evaluate(model, settings, data)

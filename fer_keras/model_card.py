@@ -213,9 +213,9 @@ def _augmentation_text(augmentation: Mapping[str, Any] | None) -> str:
 def _determinism_text(state: Mapping[str, Any] | None) -> str:
     if not state:
         return _NA
-    return ("deterministic ops on" if state.get("deterministic") else "deterministic ops off") + (
-        f" ({state['how']})" if state.get("how") else ""
-    )
+    if state.get("deterministic"):
+        return f"deterministic ops on ({state.get('how', _NA)})"
+    return "seeded only; deterministic ops off (`--deterministic` switches them on)"
 
 
 def _training_table(result: Mapping[str, Any]) -> str:

@@ -76,6 +76,7 @@ class Settings:
     patience: int = 10
     monitor: str = "val_loss"  # what early stopping, the checkpoint and the LR schedule watch
     seed: int = 1337
+    deterministic: bool = False  # the backend's deterministic ops (fer_keras.determinism), slower on GPUs
     smoke: bool = False
     validation_split: float = 0.1
     pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU

@@ -16,18 +16,21 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from fer_keras.describe import describe_optimizer
+from fer_keras.determinism import enable_deterministic_ops, record_seed
 from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
+from fer_keras.resume import with_resume_state
 
 
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend for reproducible runs."""
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and the Keras backend; ``deterministic`` also switches on the backend's deterministic ops.
+
+    See :func:`fer_keras.determinism.enable_deterministic_ops` (once on, they stay on for the process) and
+    :func:`fer_keras.determinism.determinism_state`, which reports the seed and the switch for the card.
+    """
+    how = enable_deterministic_ops() if deterministic else None  # first: JAX reads its flag when it starts
     keras.utils.set_random_seed(seed)
-
-
-def determinism_state() -> dict[str, Any]:
-    """Whether the backend's deterministic ops are switched on in this process."""
-    return {"deterministic": False, "how": "seeded only; deterministic ops not switched on"}
+    record_seed(seed, how)
 
 
 def balanced_class_weight(counts: Mapping[str, int], classes: Sequence[str], power: float = 1.0) -> dict[int, float]:
@@ -110,12 +113,13 @@ def make_callbacks(
     monitor: str = "val_loss",
     class_names: Sequence[str] | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, best-model checkpoint, BackupAndRestore.
+    """Best-model checkpoint, EarlyStopping (best weights restored), ReduceLROnPlateau, CSVLogger, BackupAndRestore.
 
     All of them watch ``monitor`` (``"min"`` for losses, ``"max"`` otherwise).
     ``BackupAndRestore`` keeps state under ``artifacts_dir/backup`` so a run killed
-    mid-way resumes from its last finished epoch when started again. With ``class_names``
-    the checkpoint ``best.keras`` gets its ``best.classes.json`` (written now, before training).
+    mid-way resumes from its last finished epoch when started again (:func:`train` adds
+    :class:`fer_keras.resume.ResumeState` so the resumed run continues rather than replays). With
+    ``class_names`` the checkpoint ``best.keras`` gets its ``best.classes.json`` (written now, before training).
     """
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +127,6 @@ def make_callbacks(
     if class_names is not None:
         write_class_names(artifacts_dir / "best.keras", class_names)
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
             str(artifacts_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
         ),
@@ -133,8 +136,11 @@ def make_callbacks(
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=max(2, patience // 3))
         )
-    # Last, so each epoch's row also holds what earlier callbacks logged (the learning rate).
+    # After ReduceLROnPlateau, so each epoch's row also holds the learning rate it logged.
     callbacks.append(keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True))
+    # Last: an epoch counts as done (a resumed run does not redo it) only once its row, checkpoint and
+    # learning-rate change are written, and the backed-up optimizer holds the rate ReduceLROnPlateau just set.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(artifacts_dir / "backup")))
     return callbacks
 
 
@@ -214,9 +220,12 @@ def train(
     """Fit a compiled ``model`` and return its full history and timing.
 
     ``artifacts_dir`` receives ``history.csv``, ``best.keras`` and the resume backup;
-    starting again after an interruption resumes at the last finished epoch. ``class_names``
-    (the model's outputs in order) are saved beside the ``.keras`` file of every ``ModelCheckpoint``
-    (``best.keras`` -> ``best.classes.json``).
+    starting again after an interruption resumes at the last finished epoch and, with the
+    same seed, trains exactly as the uninterrupted run would have (see :mod:`fer_keras.resume`).
+    A feed that is a ``keras.utils.PyDataset`` shuffles itself per epoch, so Keras' extra
+    batch-order shuffle (drawn from Python's global ``random``, which a resumed process
+    cannot continue) is off for it. ``class_names`` (the model's outputs in order) are saved beside
+    the ``.keras`` file of every ``ModelCheckpoint`` (``best.keras`` -> ``best.classes.json``).
     """
     artifacts_dir = Path(artifacts_dir)
     if not (artifacts_dir / "backup").exists():  # a fresh run, not a resumed one: drop an old history
@@ -227,16 +236,19 @@ def train(
         for cb in callbacks:
             if isinstance(cb, keras.callbacks.ModelCheckpoint) and str(cb.filepath).endswith(".keras"):
                 write_class_names(cb.filepath, class_names)
+    callbacks = with_resume_state(callbacks, artifacts_dir / "resume", feed=train_data)
     start = time.perf_counter()
-    model.fit(
+    fitted = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
         class_weight=dict(class_weight) if class_weight else None,
         callbacks=callbacks,
+        shuffle=not isinstance(train_data, keras.utils.PyDataset),
         verbose=verbose,
     )
     elapsed = time.perf_counter() - start
+    epochs_this_fit = len(fitted.epoch)  # fewer than epochs_run when this fit resumed an interrupted one
     history = read_history(artifacts_dir / "history.csv")
     epochs_run = len(history.get("loss", []))
     monitor = early_stopping_monitor(callbacks) or ("val_loss" if "val_loss" in history else "loss")
@@ -246,7 +258,7 @@ def train(
         epochs_run=epochs_run,
         best_epoch=best_epoch,
         train_time_s=round(elapsed, 2),
-        images_per_s=round(_num_samples(train_data) * epochs_run / elapsed, 1) if elapsed else 0.0,
+        images_per_s=round(_num_samples(train_data) * epochs_this_fit / elapsed, 1) if elapsed else 0.0,
         callbacks=describe_callbacks(callbacks),
         monitor=monitor,
         monitor_mode=monitor_mode(monitor),

@@ -132,29 +132,29 @@ def test_make_callbacks(tmp_path: Path) -> None:
     assert folder.is_dir()
     types = [type(cb) for cb in callbacks]
     assert types == [
-        keras.callbacks.BackupAndRestore,
         keras.callbacks.ModelCheckpoint,
         keras.callbacks.EarlyStopping,
         keras.callbacks.ReduceLROnPlateau,
-        keras.callbacks.CSVLogger,  # last, so its rows include the learning rate ReduceLROnPlateau logs
+        keras.callbacks.CSVLogger,  # after ReduceLROnPlateau, so its rows include the learning rate
+        keras.callbacks.BackupAndRestore,  # last: an epoch is backed up once everything about it is written
     ]
-    backup, checkpoint, early, reduce, csv = callbacks
+    checkpoint, early, reduce, csv, backup = callbacks
     assert Path(backup.backup_dir) == folder / "backup"
     assert Path(csv.filename) == folder / "history.csv" and csv.append is True
     assert Path(checkpoint.filepath) == folder / "best.keras" and checkpoint.save_best_only is True
     assert (early.monitor, early.patience, early.restore_best_weights) == ("val_accuracy", 9, True)
     assert (reduce.monitor, reduce.factor, reduce.patience) == ("val_accuracy", 0.5, 3)
-    assert make_callbacks(folder, patience=2)[-2].patience == 2  # at least 2
+    assert make_callbacks(folder, patience=2)[2].patience == 2  # at least 2
     without = make_callbacks(folder, reduce_lr=False)
     assert not any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in without) and len(without) == 4
     assert (early.mode, checkpoint.mode, reduce.mode) == ("max", "max", "max")
     assert make_callbacks(folder, monitor="val_loss")[2].mode == "min"
     assert describe_callbacks(callbacks) == [
-        "BackupAndRestore",
         "ModelCheckpoint(val_accuracy, best only)",
         "EarlyStopping(val_accuracy, patience 9, best weights restored)",
         "ReduceLROnPlateau(val_accuracy, factor 0.5, patience 3)",
         "CSVLogger",
+        "BackupAndRestore",
     ]
 
 
@@ -188,7 +188,8 @@ def test_train_writes_artifacts(fashion: FashionData, tmp_path: Path) -> None:
     assert (tmp_path / "best.keras").is_file()
     assert not (tmp_path / "backup").exists()  # removed after a finished run
     assert result.train_time_s > 0 and result.images_per_s == pytest.approx(256 * 2 / result.train_time_s, rel=0.05)
-    assert result.callbacks[2].startswith("EarlyStopping(val_loss, patience 10")
+    assert result.callbacks[1].startswith("EarlyStopping(val_loss, patience 10")
+    assert result.callbacks[-2:] == ["ResumeState", "BackupAndRestore"]  # train() adds ResumeState before the backup
     assert result.history["loss"][1] < result.history["loss"][0]  # it learns
     assert result.history["accuracy"][1] > result.history["accuracy"][0]
     best = keras.saving.load_model(tmp_path / "best.keras")
@@ -211,6 +212,11 @@ def test_train_resumes_after_interruption(fashion: FashionData, tmp_path: Path) 
         )
     assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0]  # epoch 1 of 3 finished
     assert (tmp_path / "backup").is_dir()
+    # callback state after epoch 1, with EarlyStopping's best weights
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == [
+        "callback1-best-epoch00000.npz",
+        "epoch00001.json",
+    ]
     saved = first.get_weights()
 
     second, recorder = tiny_mlp(99), EpochRecorder()
@@ -223,7 +229,7 @@ def test_train_resumes_after_interruption(fashion: FashionData, tmp_path: Path) 
         np.testing.assert_array_equal(restored, backed_up)  # from the weights of the finished epoch
     assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0, 1, 2]  # each epoch once
     assert result.epochs_run == 3 and all(len(v) == 3 for v in result.history.values())
-    assert not (tmp_path / "backup").exists()
+    assert not (tmp_path / "backup").exists() and not (tmp_path / "resume").exists()
 
     # a finished run leaves no backup, so the next run starts afresh with a new history
     fresh = train(tiny_mlp(3), *feeds(), epochs=1, artifacts_dir=tmp_path, verbose=0)

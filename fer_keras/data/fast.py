@@ -48,7 +48,9 @@ class ArrayDataset(keras.utils.PyDataset):
     ``x`` is float32 ``(B, H, W, 1)`` rescaled to [0, 1], ``y`` float32 one-hot. With
     ``shuffle`` the order is re-drawn every epoch; with ``augment`` each batch is warped on the
     CPU. All randomness derives from ``(seed, epoch, batch index)``, so batches do not depend on
-    worker scheduling; ``epoch`` counts ``on_epoch_end`` calls.
+    worker scheduling; ``epoch`` counts ``on_epoch_end`` calls unless :meth:`set_epoch` sets it (as
+    :class:`fer_keras.resume.ResumeState` does from Keras' epoch number, so a resumed run continues
+    the epoch sequence of the run it resumes).
     """
 
     def __init__(
@@ -116,10 +118,14 @@ class ArrayDataset(keras.utils.PyDataset):
         y[np.arange(len(ids)), self.classes[ids]] = 1.0
         return x[..., None], y
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve the batches of epoch ``epoch`` (0-based) from now on: its order and its augmentation."""
+        self.epoch = int(epoch)
+        self._order = self._epoch_order(self.epoch)
+
     def on_epoch_end(self) -> None:
         """Advance the epoch counter and re-draw the order (when shuffling)."""
-        self.epoch += 1
-        self._order = self._epoch_order(self.epoch)
+        self.set_epoch(self.epoch + 1)
 
 
 def _labels(frame, class_indices: Mapping[str, int], split: str) -> tuple[list[str], np.ndarray]:
