@@ -280,7 +280,7 @@ def test_training_and_usage_details() -> None:
         "| Dtype policy | float32 (compute float32) |",
         "| Epochs (planned / run) | 2 / 2 |",
         "`val_macro_f1` (max); best epoch 2 at 0.4321",
-        "1337; deterministic ops off",
+        "1337; seeded only; deterministic ops off",
         "rotation_range=10, horizontal_flip=True — in the model (`random_affine` layer, training only)",
         "surprise=1.600",
         "fast (`ArrayDataset`)",
