@@ -25,8 +25,8 @@ from fer_keras.analysis import analyze_model, collect_arrays
 from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer
-from fer_keras.determinism import determinism_state
 from fer_keras.describe import describe_architecture, describe_augmentation, describe_compiled
+from fer_keras.determinism import determinism_state
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
 from fer_keras.models import (

@@ -18,15 +18,18 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 from fer_keras.io import atomic_write_bytes
 
 __all__ = [
+    "palette_png",
     "plot_class_balance",
     "plot_confusion_matrix",
     "plot_history",
     "plot_sample_grid",
     "save_figure",
+    "show_inline_as_palette_png",
 ]
 
 _DPI = 100
@@ -202,6 +205,35 @@ def plot_class_balance(counts: Mapping[str, Mapping[str, int]]) -> Figure:
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
+
+
+def palette_png(fig: Figure, colors: int = 256, dpi: float | None = None) -> bytes:
+    """``fig`` as PNG bytes with a ``colors``-entry palette (``dpi``: the figure's own when None).
+
+    Heatmaps, curves and photo grids look the same at a fraction of the full-colour PNG's bytes.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi or fig.dpi, bbox_inches="tight")
+    with Image.open(io.BytesIO(buffer.getvalue())) as image:
+        out = io.BytesIO()
+        image.convert("RGB").quantize(colors).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def show_inline_as_palette_png(colors: int = 128) -> bool:
+    """In Jupyter/IPython, display matplotlib figures inline as palette PNGs (keeps saved notebooks small).
+
+    Returns False (and does nothing) outside IPython.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: palette_png(fig, colors))
+    return True
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:

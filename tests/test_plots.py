@@ -147,3 +147,21 @@ def test_save_figure_writes_png_atomically(tmp_path) -> None:
         assert img.width > 100 and img.height > 100
     assert [p.name for p in target.parent.iterdir()] == ["cm.png"]
     assert not plt.fignum_exists(fig.number)
+
+
+def test_palette_png_is_a_smaller_palette_image() -> None:
+    import io
+
+    from PIL import Image
+
+    from fer_keras.plots import palette_png, show_inline_as_palette_png
+
+    cm = np.random.default_rng(0).integers(0, 40, (10, 10)) + np.eye(10, dtype=int) * 60
+    fig = plot_confusion_matrix(cm, [f"class {i}" for i in range(10)])
+    full = io.BytesIO()
+    fig.savefig(full, format="png", dpi=60, bbox_inches="tight")
+    small = palette_png(fig, colors=64, dpi=60)
+    with Image.open(io.BytesIO(small)) as image:
+        assert image.mode == "P" and len(image.getpalette()) // 3 <= 256
+    assert len(small) < 0.6 * len(full.getvalue())
+    assert show_inline_as_palette_png() is False  # not inside IPython

@@ -7,7 +7,6 @@ Pure functions from arrays to a ``matplotlib.figure.Figure``; save them with
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,11 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
 
 from fer_keras.analysis.captions import format_probability
 from fer_keras.io import atomic_write_bytes
-from fer_keras.plots import _DPI, _as_grayscale
+from fer_keras.plots import _DPI, _as_grayscale, palette_png
 
 __all__ = ["plot_embedding", "plot_mistakes", "plot_occlusion_grid", "plot_reliability", "save_palette_figure"]
 
@@ -213,12 +211,8 @@ def save_palette_figure(fig: Figure, path: str | os.PathLike, colors: int = 256)
     :func:`fer_keras.plots.save_figure`'s full-colour PNG at the same size and dpi
     (the 7-class occlusion grid: 94 KB instead of 214 KB) and look the same.
     """
-    buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
+        data = palette_png(fig, colors, dpi=_DPI)
     finally:
         plt.close(fig)
-    with Image.open(io.BytesIO(buffer.getvalue())) as image:
-        out = io.BytesIO()
-        image.convert("RGB").quantize(colors).save(out, format="PNG", optimize=True)
-    return atomic_write_bytes(path, out.getvalue())
+    return atomic_write_bytes(path, data)
