@@ -100,7 +100,7 @@ def test_fashion_mlp_structure_and_compile() -> None:
     dense = layer_types(model, keras.layers.Dense)
     assert [d.units for d in dense] == [96, 48, 10]
     assert [d.activation for d in dense] == [keras.activations.tanh, keras.activations.tanh, keras.activations.softmax]
-    assert model.loss == "sparse_categorical_crossentropy"
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     assert isinstance(model.optimizer, keras.optimizers.Nadam)
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-3)
     assert model.count_params() == (784 * 96 + 96) + (96 * 48 + 48) + (48 * 10 + 10)
@@ -151,7 +151,7 @@ def test_hypermodel_values_within_search_space() -> None:
     for key in ("activation", "learning_rate", "optimizer"):
         assert values[key] in SEARCH_SPACE[key]
     assert [d.units for d in layer_types(model, keras.layers.Dense)] == [values["units_1"], values["units_2"], 10]
-    assert model.loss == "sparse_categorical_crossentropy"
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
     # a fixed value is honoured, and a custom space replaces the default one
     hp = keras_tuner.HyperParameters()
     hp.Fixed("optimizer", "sgd")
