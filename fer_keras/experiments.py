@@ -23,6 +23,7 @@ from fer_keras import evaluation, plots, training
 from fer_keras.data.augment import augmentation_layer
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer, load_sample_images
+from fer_keras.distribute import configure_distribution, current_distribution
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
 from fer_keras.models import build_fashion_cnn, build_fashion_mlp, build_fer_cnn, make_tuner, tuning_summary
@@ -314,6 +315,7 @@ def record_run(
     }
     if tuning:
         result["tuning"] = tuning
+    result["distribution"] = current_distribution()
     result["figures"] = save_figures(result, data, out)
     result["model_path"] = out.model.relative_to(out.base).as_posix()
     result["card_path"], result["metrics_path"] = str(out.card), str(out.metrics)
@@ -335,6 +337,8 @@ def run_experiment(
     """Train, evaluate and record ``experiment`` in ``profile``; returns the result dict written to JSON."""
     start = time.perf_counter()
     settings = get_settings(experiment, profile, **overrides)
+    if settings.distribute:
+        configure_distribution(True)
     out = OutputPaths(Path(out_dir) if out_dir else default_out_dir(profile), experiment)
     training.set_seed(settings.seed)
     data = prepare_data(settings, data_dir)

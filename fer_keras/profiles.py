@@ -79,6 +79,7 @@ class Settings:
     workers: int = 1
     max_trials: int = 0  # keras-tuner trials (fashion_mlp)
     tuner_epochs: int = 0
+    distribute: bool = False  # data-parallel over every visible device (fer_keras.distribute, JAX backend)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
