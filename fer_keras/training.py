@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from fer_keras.distribute import process_share, training_run
 from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
 
@@ -133,14 +134,15 @@ def train(
         (artifacts_dir / "history.csv").unlink(missing_ok=True)
     callbacks = list(callbacks) if callbacks is not None else make_callbacks(artifacts_dir)
     start = time.perf_counter()
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        class_weight=dict(class_weight) if class_weight else None,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    with training_run():  # data-parallel: batches cut to the devices; predictions afterwards on one copy
+        model.fit(
+            process_share(train_data),
+            validation_data=process_share(validation_data),
+            epochs=epochs,
+            class_weight=dict(class_weight) if class_weight else None,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     elapsed = time.perf_counter() - start
     history = read_history(artifacts_dir / "history.csv")
     epochs_run = len(history.get("loss", []))
