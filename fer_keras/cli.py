@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pipeline", choices=["auto", "imagegenerator", "fast"], help="FER input pipeline")
     train.add_argument("--workers", type=int, help="parallel workers feeding batches")
     train.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    train.add_argument(
+        "--distribute",
+        action="store_true",
+        default=None,
+        help="data-parallel over every visible device (JAX backend; README 'Scaling out')",
+    )
+
+    add_tune_parser(sub)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on a folder of class sub-folders")
     evaluate.add_argument("model", help="a .keras file saved by `train`")
@@ -98,14 +106,90 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    """``tune fashion_mlp --chief|--worker N``: keras-tuner's distributed search (README 'Scaling out')."""
+    tune = sub.add_parser(
+        "tune",
+        help="distributed keras-tuner search: one --chief (oracle, then retrains the best and writes the card) "
+        "and --worker N processes running the trials",
+    )
+    tune.add_argument("experiment", choices=["fashion_mlp"])
+    role = tune.add_mutually_exclusive_group(required=True)
+    role.add_argument("--chief", action="store_true", help="serve the oracle, then retrain the best and record it")
+    role.add_argument("--worker", type=int, metavar="N", help="run trials as keras-tuner's tuner<N>")
+    tune.add_argument(
+        "--oracle",
+        default=None,
+        metavar="HOST:PORT",
+        help="chief: address to listen on (0.0.0.0:PORT for other machines); worker: the chief's address "
+        "(default: $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT)",
+    )
+    tune.add_argument("--profile", choices=PROFILE_NAMES, default="smoke")
+    tune.add_argument("--data", help="folder holding fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
+    tune.add_argument("--out", help="output base folder (default: . for full, runs/<profile> otherwise)")
+    tune.add_argument("--max-trials", type=int, help="chief: override the profile's trial budget")
+    tune.add_argument("--tuner-epochs", type=int, help="worker: override the profile's epochs per trial")
+    tune.add_argument("--epochs", type=int, help="chief: override the epochs of the final retraining")
+    tune.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Run the ``tune`` sub-command as chief or worker; returns the exit status."""
+    import os
+
+    from fer_keras import tuning
+
+    oracle = args.oracle
+    if oracle is None:
+        ip, port = os.environ.get("KERASTUNER_ORACLE_IP"), os.environ.get("KERASTUNER_ORACLE_PORT")
+        if not (ip and port):
+            print(
+                "error: give the oracle's address: --oracle HOST:PORT (or set KERASTUNER_ORACLE_IP and "
+                "KERASTUNER_ORACLE_PORT)",
+                file=sys.stderr,
+            )
+            return 2
+        oracle = f"{ip}:{port}"
+    try:
+        tuning.parse_address(oracle)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    common = {"data_dir": args.data, "out_dir": args.out, "verbose": 0 if args.quiet else "auto"}
+    if args.chief:
+        result = tuning.run_chief(oracle, args.profile, max_trials=args.max_trials, epochs=args.epochs, **common)
+        m, dist = result["metrics"], result["tuning"]["distributed"]
+        print(
+            f"fashion_mlp ({args.profile}): trials per worker {dist['trials_per_tuner']}, test accuracy "
+            f"{m['accuracy']:.4f}"
+        )
+        print(
+            json.dumps(
+                {
+                    "accuracy": m["accuracy"],
+                    "trials_per_tuner": dist["trials_per_tuner"],
+                    "card": result["card_path"],
+                    "metrics": result["metrics_path"],
+                }
+            )
+        )
+    else:
+        done = tuning.run_worker(args.worker, oracle, args.profile, tuner_epochs=args.tuner_epochs, **common)
+        print(json.dumps(done))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     from fer_keras.data.paths import DataError
+    from fer_keras.distribute import DistributionError
 
     try:
         if args.command == "data":
             return _run_data(args)
+        if args.command == "tune":
+            return run_tune(args)
         if args.command == "train":
             from fer_keras.experiments import run_experiment
 
@@ -120,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 deterministic=args.deterministic,
                 pipeline=args.pipeline,
                 workers=args.workers,
+                distribute=args.distribute,
             )
             m = result["metrics"]
             print(
@@ -144,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             metrics.pop("report_text", None)
             print(json.dumps(metrics, indent=2))
-    except DataError as exc:
+    except (DataError, DistributionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

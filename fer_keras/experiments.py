@@ -27,6 +27,7 @@ from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer
 from fer_keras.describe import describe_architecture, describe_augmentation, describe_compiled
 from fer_keras.determinism import determinism_state
+from fer_keras.distribute import configure_distribution, current_distribution
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
 from fer_keras.models import (
@@ -384,6 +385,7 @@ def record_run(
     if tuning:
         result["tuning"] = tuning
     result["analysis"] = analysis
+    result["distribution"] = current_distribution()
     result["figures"] = save_figures(result, data, out)
     result["model_path"] = out.model.relative_to(out.base).as_posix()
     result["card_path"], result["metrics_path"] = str(out.card), str(out.metrics)
@@ -405,6 +407,8 @@ def run_experiment(
     """Train, evaluate and record ``experiment`` in ``profile``; returns the result dict written to JSON."""
     start = time.perf_counter()
     settings = get_settings(experiment, profile, **overrides)
+    if settings.distribute:
+        configure_distribution(True)
     out = OutputPaths(Path(out_dir) if out_dir else default_out_dir(profile), experiment)
     training.set_seed(settings.seed, deterministic=settings.deterministic)
     data = prepare_data(settings, data_dir)

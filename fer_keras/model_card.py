@@ -188,15 +188,17 @@ def _tuning_table(tuning: Mapping[str, Any]) -> str:
     names: list[str] = []
     for trial in trials:
         names += [k for k in trial.get("hyperparameters", {}) if k not in names]
+    workers = any(trial.get("tuner_id") for trial in trials)  # a distributed search records who ran each trial
     rows = [
         (
             trial.get("trial_id", _NA),
             *(trial.get("hyperparameters", {}).get(n, "") for n in names),
             _pct(trial[objective]) if trial.get(objective) is not None else _NA,
+            *([trial.get("tuner_id") or _NA] if workers else []),
         )
         for trial in trials
     ]
-    return md_table(["Trial", *names, objective], rows)
+    return md_table(["Trial", *names, objective, *(["Worker"] if workers else [])], rows)
 
 
 def _augmentation_text(augmentation: Mapping[str, Any] | None) -> str:
@@ -309,6 +311,7 @@ def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
         "run": result["run"],
         "tuning": result.get("tuning"),
         "analysis": result.get("analysis"),
+        "distribution": result.get("distribution") or {"strategy": "none", "devices": 1, "processes": 1},
         "analysis_figures": _analysis_figures(result.get("analysis")),
         "mistakes_table": _mistakes_table(result.get("analysis")),
         "limitations": result.get("limitations") or [],

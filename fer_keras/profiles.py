@@ -86,6 +86,7 @@ class Settings:
     analysis_samples: int = 500  # test images in the 2-D embedding
     max_trials: int = 0  # keras-tuner trials (fashion_mlp)
     tuner_epochs: int = 0
+    distribute: bool = False  # data-parallel over every visible device (fer_keras.distribute, JAX backend)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from fer_keras.describe import describe_optimizer
 from fer_keras.determinism import enable_deterministic_ops, record_seed
+from fer_keras.distribute import process_share, training_run
 from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
 from fer_keras.resume import with_resume_state
@@ -238,15 +239,16 @@ def train(
                 write_class_names(cb.filepath, class_names)
     callbacks = with_resume_state(callbacks, artifacts_dir / "resume", feed=train_data)
     start = time.perf_counter()
-    fitted = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        class_weight=dict(class_weight) if class_weight else None,
-        callbacks=callbacks,
-        shuffle=not isinstance(train_data, keras.utils.PyDataset),
-        verbose=verbose,
-    )
+    with training_run():  # data-parallel: batches cut to the devices; predictions afterwards on one copy
+        fitted = model.fit(
+            process_share(train_data),
+            validation_data=process_share(validation_data),
+            epochs=epochs,
+            class_weight=dict(class_weight) if class_weight else None,
+            callbacks=callbacks,
+            shuffle=not isinstance(train_data, keras.utils.PyDataset),
+            verbose=verbose,
+        )
     elapsed = time.perf_counter() - start
     epochs_this_fit = len(fitted.epoch)  # fewer than epochs_run when this fit resumed an interrupted one
     history = read_history(artifacts_dir / "history.csv")

@@ -349,3 +349,23 @@ def test_write_model_card_atomic(tmp_path) -> None:
     assert out == target
     assert target.read_text(encoding="utf-8") == render_model_card(result)
     assert [p.name for p in target.parent.iterdir()] == ["fer4.md"]
+
+
+def test_distribution_and_distributed_search_in_the_card() -> None:
+    result = _result(tuning=True)
+    card = render_model_card(result)
+    assert "- Distribution: single device (1 device, 1 process)" in card  # runs before issue 9 have no record
+    result["distribution"] = {"strategy": "DataParallel", "devices": 2, "processes": 1}
+    for trial, worker in zip(result["tuning"]["trials"], ["tuner0", "tuner1", "tuner0"], strict=True):
+        trial["tuner_id"] = worker
+    result["tuning"]["distributed"] = {
+        "engine": "keras-tuner chief/worker",
+        "trials_per_tuner": {"tuner0": 2, "tuner1": 1},
+    }
+    card = render_model_card(result)
+    assert "- Distribution: DataParallel (2 devices, 1 process)" in card
+    assert (
+        "| Trial | activation | units_1 | val_accuracy | Worker |" in card
+        and "| 1 | tanh | 256 | 87.0 % | tuner1 |" in card
+    )
+    assert "trials per worker: tuner0=2, tuner1=1" in card
