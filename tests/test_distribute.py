@@ -122,7 +122,8 @@ def test_data_parallel_on_two_devices_matches_one_device(
     assert results["single"]["distribution"] == {"strategy": "none", "devices": 1, "processes": 1}
     assert results["parallel"]["distribution"] == {"strategy": "data_parallel", "devices": 2, "processes": 1}
     assert "data_parallel" in (runs["parallel"] / "metrics" / "fashion_cnn.json").read_text()
-    assert results["parallel"]["training"]["distribute"] is True
+    card = (runs["parallel"] / "model_cards" / "fashion_cnn.md").read_text()
+    assert "- Distribution: data_parallel (2 devices, 1 process)" in card
     assert results["parallel"]["training"]["batch_size"] == results["single"]["training"]["batch_size"] == 128
     single, parallel = (results[n]["history"]["loss"][0] for n in ("single", "parallel"))
     assert parallel == pytest.approx(single, rel=LOSS_RTOL), f"first-epoch loss {parallel} vs {single}"

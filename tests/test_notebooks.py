@@ -14,7 +14,11 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|root|tmp|Users|usr|opt|var
 
 
 def _cells(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["cells"]
+    """The notebook's cells, with each ``source`` joined into one string."""
+    cells = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        cell["source"] = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return cells
 
 
 def _outputs_text(cell: dict) -> str:
