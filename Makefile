@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint  ## unit tests on the real data (smoke subsets) and every notebook under nbval
-	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest
+	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadfile  # two workers; a file (a notebook) stays on one
 
 notebooks: install  ## re-execute the committed notebooks top to bottom (PROFILE=smoke or full)
 	@for nb in notebooks/0*.ipynb; do \
