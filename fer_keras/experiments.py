@@ -103,23 +103,19 @@ def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) 
     Raises ``DataError`` before any training.
     """
     experiment = EXPERIMENTS[settings.experiment]
+    common = {
+        "batch_size": settings.batch_size,
+        "validation_split": settings.validation_split,
+        "seed": settings.seed,
+        "augmentation": settings.augmentation,
+        "smoke": settings.smoke,
+    }
     if experiment.dataset_id == "fashion_mnist":
-        return load_fashion(
-            data_dir,
-            batch_size=settings.batch_size,
-            validation_split=settings.validation_split,
-            seed=settings.seed,
-            augmentation=settings.augmentation,
-            smoke=settings.smoke,
-        )
+        return load_fashion(data_dir, **common)
     return load_fer(
         experiment.class_names,
         data_dir,
-        batch_size=settings.batch_size,
-        validation_split=settings.validation_split,
-        seed=settings.seed,
-        augmentation=settings.augmentation,
-        smoke=settings.smoke,
+        **common,
         pipeline=resolve_pipeline(settings),
         workers=settings.workers,
         cache_dir=cache_dir(),
@@ -416,6 +412,26 @@ def run_experiment(
     if experiment == "fashion_mlp":
         tuning = tune_mlp(settings, data, out, verbose=verbose)
         training.set_seed(settings.seed, deterministic=settings.deterministic)
+    return train_and_record(
+        settings, data, out, start=start, data_dir=data_dir, tuning=tuning, verbose=verbose, command=command
+    )
+
+
+def train_and_record(
+    settings: Settings,
+    data: ExperimentData,
+    out: OutputPaths,
+    *,
+    start: float,
+    data_dir: str | os.PathLike | None = None,
+    tuning: dict | None = None,
+    verbose: str | int = "auto",
+    command: str | None = None,
+) -> dict:
+    """Build (with the best tuned hyperparameters, if any), train, evaluate, save, analyse and record.
+
+    ``start`` is the run's ``time.perf_counter()`` start, for the card's wall time.
+    """
     model = build_model(settings, data, tuning["best_hyperparameters"] if tuning else None)
     train_result = fit_model(model, settings, data, out, verbose=verbose)
     metrics = evaluate(model, settings, data)
@@ -457,5 +473,6 @@ __all__ = [
     "resolve_pipeline",
     "run_experiment",
     "save_figures",
+    "train_and_record",
     "tune_mlp",
 ]

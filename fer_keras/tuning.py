@@ -22,15 +22,7 @@ import keras
 import keras_tuner
 
 from fer_keras import training
-from fer_keras.experiments import (
-    OutputPaths,
-    build_model,
-    default_out_dir,
-    evaluate,
-    fit_model,
-    prepare_data,
-    record_run,
-)
+from fer_keras.experiments import OutputPaths, default_out_dir, prepare_data, train_and_record
 from fer_keras.models.fashion_mlp import FashionMLPHyperModel, tuning_summary
 from fer_keras.profiles import Settings, get_settings
 
@@ -188,20 +180,7 @@ def run_chief(
         print(f"chief: serving the oracle on {host}:{port} for {settings.max_trials} trials", flush=True)
         tuner.search(verbose=verbose)  # blocks until the oracle has told every worker to stop
     tuning = distributed_summary(tuner, f"{host}:{port}")
-    training.set_seed(settings.seed)
-    model = build_model(settings, data, tuning["best_hyperparameters"])
-    train_result = fit_model(model, settings, data, out, verbose=verbose)
-    metrics = evaluate(model, settings, data)
-    training.save_model(model, out.model, data.class_names)
-    return record_run(
-        settings,
-        data,
-        model,
-        train_result,
-        metrics,
-        out,
-        wall_time_s=time.perf_counter() - start,
-        data_dir=data_dir,
-        tuning=tuning,
-        command=command,
+    training.set_seed(settings.seed, deterministic=settings.deterministic)
+    return train_and_record(
+        settings, data, out, start=start, data_dir=data_dir, tuning=tuning, verbose=verbose, command=command
     )
