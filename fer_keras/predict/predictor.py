@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -82,7 +81,7 @@ class Predictor:
         check_model(model, class_names, name or "the model")
         self.model = model
         self.class_names = list(class_names)
-        self.detector = detector or FaceDetector()
+        self.detector = detector or default_detector()
         self.margin = margin
         self.name = name or model.name
         self.input_size: tuple[int, int] = (int(model.input_shape[1]), int(model.input_shape[2]))
@@ -161,7 +160,10 @@ class Predictor:
         self.classify_crops(np.zeros((1, *self.input_size, self.channels), dtype=np.uint8))
 
 
-_BY_MODEL: weakref.WeakKeyDictionary[keras.Model, Predictor] = weakref.WeakKeyDictionary()
+@lru_cache(maxsize=1)
+def default_detector() -> FaceDetector:
+    """The shared :class:`FaceDetector` with default settings (its classifiers are per thread)."""
+    return FaceDetector()
 
 
 @lru_cache(maxsize=4)
@@ -169,20 +171,20 @@ def _predictor_from_file(path: str, mtime_ns: int) -> Predictor:
     return Predictor.from_file(path)
 
 
-def get_predictor(model: Predictor | keras.Model | str | os.PathLike, class_names: Sequence[str] | None = None):
-    """A cached :class:`Predictor` for a model file, a loaded model (with ``class_names``) or a Predictor."""
+def get_predictor(
+    model: Predictor | keras.Model | str | os.PathLike, class_names: Sequence[str] | None = None
+) -> Predictor:
+    """A :class:`Predictor` for a model file (cached per path and modification time), a loaded model
+    (``class_names`` required) or a Predictor (returned as it is)."""
     if isinstance(model, Predictor):
         return model
     if isinstance(model, keras.Model):
-        predictor = _BY_MODEL.get(model)
-        if predictor is None or (class_names is not None and list(class_names) != predictor.class_names):
-            if class_names is None:
-                raise DataError(
-                    f"No class names for model {model.name!r}: pass class_names=[...] in its output order, "
-                    "or pass the path of a model saved by `train` (its classes file is read)."
-                )
-            predictor = _BY_MODEL[model] = Predictor(model, class_names)
-        return predictor
+        if class_names is None:
+            raise DataError(
+                f"No class names for model {model.name!r}: pass class_names=[...] in its output order, "
+                "or pass the path of a model saved by `train` (its classes file is read)."
+            )
+        return Predictor(model, class_names)
     path = Path(model).resolve()
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
     return _predictor_from_file(str(path), mtime)
