@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from fer_keras.io import atomic_write_json, atomic_write_text
-from fer_keras.predict import Predictor
+from fer_keras.predict import FaceDetector, Predictor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 10
@@ -145,10 +145,15 @@ def in_process_rows(model_path: Path, png: bytes, runs: int) -> list[dict[str, A
     img = predictor.load_image(png)
     boxes = predictor.find_faces(img)
     crops = face_crops(img, boxes, predictor.input_size, predictor.margin)
+    opencv_defaults = FaceDetector(scale_factor=1.1, min_size=30)  # full size: 30 < search_size
     pieces = [
         ("predict_faces (PNG bytes -> faces)", lambda: predictor.predict(png)),
         ("  decode PNG + grayscale", lambda: predictor.load_image(png)),
         ("  detect faces (Haar cascade)", lambda: predictor.find_faces(img)),
+        (
+            "  (detect with scaleFactor 1.1, minSize 30 at full size, for comparison)",
+            lambda: opencv_defaults.detect(img),
+        ),
         ("  crop + model call", lambda: predictor.classify(img, boxes)),
         ("  model call alone (predict_on_batch, 1 face)", lambda: predictor.classify_crops(crops)),
     ]
