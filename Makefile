@@ -8,8 +8,9 @@ EXPERIMENTS ?= fer4 fer7 fashion_mlp fashion_cnn
 FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist),$(CURDIR)/data,$(abspath ../shared/data))
 export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test lint notebooks lab benchmark clean
+.PHONY: install run test test-browser lint notebooks lab benchmark benchmark-serve clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +35,11 @@ lint: install
 test: lint  ## unit tests on the real data (smoke subsets) and every notebook under nbval
 	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadfile  # two workers; a file (a notebook) stays on one
 
+test-browser: install  ## the demo page of `serve` in headless Chromium (installs chromium + chromium-driver if missing)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -m browser -v tests/test_browser.py
+
 notebooks: install  ## re-execute the committed notebooks top to bottom (PROFILE=smoke or full)
 	@for nb in notebooks/0*.ipynb; do \
 	  tmp=$$(mktemp --suffix .ipynb); \
@@ -45,6 +51,9 @@ lab: install  ## open the notebooks in JupyterLab with the data root set
 
 benchmark: install  ## input-pipeline benchmark (see benchmarks/README.md)
 	$(BIN)/python benchmarks/pipeline.py
+
+benchmark-serve: install  ## latency of predict_faces and POST /predict (see benchmarks/README.md)
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf runs artifacts .pytest_cache

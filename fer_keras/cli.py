@@ -1,4 +1,4 @@
-"""Command line: ``python -m fer_keras train EXPERIMENT``, ``evaluate MODEL`` and ``data {import-csv,check}``."""
+"""Command line: ``python -m fer_keras train|evaluate|predict|serve|tune|data ...`` (see ``--help`` of each)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score only the classes that have images in --data (default: a class without a folder is an error)",
     )
     _add_data_parser(sub)
+    add_predict_commands(sub)
     return parser
 
 
@@ -179,6 +180,73 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_predict_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``predict`` and ``serve`` sub-commands (a trained model on ordinary photos)."""
+    predict = sub.add_parser("predict", help="find the faces in photos and print their predicted expression as JSON")
+    predict.add_argument("model", help="a .keras file saved by `train` (its .classes.json must be beside it)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files (PNG, JPEG, ...)")
+    predict.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
+    predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
+    min_face = {"type": _positive_int, "default": 48, "metavar": "PX", "help": "smallest face searched (default 48)"}
+    predict.add_argument("--min-face", **min_face)
+
+    serve = sub.add_parser("serve", help="serve the model over HTTP: /health, /predict, a demo page at /")
+    serve.add_argument("model", help="a .keras file saved by `train` (its .classes.json must be beside it)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10)")
+    serve.add_argument("--min-face", **min_face)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of pixels, got {text}")
+    return value
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``predict``: print ``[{"image": PATH, "faces": [...]}, ...]``; optionally write annotated copies."""
+    from pathlib import Path
+
+    from fer_keras.data.paths import DataError
+    from fer_keras.predict import FaceDetector, Predictor
+    from fer_keras.predict.annotate import save_annotated
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"Image file(s) not found: {', '.join(missing)}. Check the paths.")
+    predictor = Predictor.from_file(args.model, detector=FaceDetector(min_size=args.min_face))
+    results = []
+    for path in args.images:
+        img, faces = predictor.analyse(path, detect=not args.no_detect)
+        results.append({"image": path, "faces": faces})
+        if args.annotate:
+            out = save_annotated(img, faces, Path(args.annotate) / f"{Path(path).stem}_annotated.png")
+            print(f"wrote {out}", file=sys.stderr)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``serve``: load the model once, then answer HTTP until interrupted."""
+    from fer_keras.data.paths import DataError
+    from fer_keras.predict.service import run_server
+
+    if args.max_upload_mb <= 0:
+        raise DataError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    run_server(
+        args.model,
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        min_face=args.min_face,
+        log_level=args.log_level,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -190,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_data(args)
         if args.command == "tune":
             return run_tune(args)
+        if args.command in ("predict", "serve"):
+            return run_predict(args) if args.command == "predict" else run_serve(args)
         if args.command == "train":
             from fer_keras.experiments import run_experiment
 
