@@ -213,7 +213,7 @@ def collect_run_info() -> dict:
         "keras_version": keras.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     info["backend_version"] = versions.get(info["backend"], UNKNOWN)
     info["versions"] = versions
