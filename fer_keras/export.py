@@ -1,0 +1,289 @@
+"""Compact copies of trained models, small enough to commit beside their cards.
+
+A trained FER CNN (7.8 M parameters) is a 31 MB ``.keras`` file in float32, twice that with
+its optimizer state. :func:`save_compact_model` writes an inference copy of at most
+:data:`MAX_MODEL_BYTES` (16 MiB): no optimizer, float32 compute (a model trained under
+``mixed_bfloat16`` becomes a float32 one), and its kernels stored as float16 in the archive's
+``model.weights.h5``. Plain ``keras.saving.load_model`` (after ``import fer_keras``, which
+registers the custom layers) reads it on any machine: Keras casts each stored array to its
+variable's dtype, so the loaded model is float32 throughout.
+
+:func:`publish_model` turns a recorded full-profile run into the committed files: it writes
+``models/<experiment>.keras`` (+ ``.classes.json``) under the run's output folder, measures how
+far the compact copy's test predictions are from the trained model's, and re-writes the run's
+metrics JSON and model card so that the card's "How to Use" snippet loads the committed file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+
+from fer_keras.io import atomic_write_json
+from fer_keras.training import write_class_names
+
+MAX_MODEL_BYTES = 16 * 1024 * 1024
+"""Largest model file the accelerator machine returns (16 MiB), hence the largest we commit."""
+
+WEIGHTS_MEMBER = "model.weights.h5"
+"""The weights file inside a ``.keras`` archive (Keras' own name for it)."""
+
+LOW_PRECISION_POLICIES = frozenset({"mixed_bfloat16", "mixed_float16", "bfloat16", "float16"})
+"""Dtype policies replaced by ``float32`` in a compact copy."""
+
+PUBLISHED_MODELS_DIR = "models"
+"""Folder, relative to a run's output base, of the committed compact models."""
+
+
+@dataclass(frozen=True)
+class CompactModel:
+    """What :func:`save_compact_model` wrote."""
+
+    path: Path
+    bytes: int
+    float16_arrays: int  # kernels stored as float16
+    other_arrays: int  # biases, BatchNorm statistics, integer state: stored as they were
+    parameters: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (path as a string)."""
+        return {**asdict(self), "path": str(self.path)}
+
+
+def float32_config(config: Any) -> Any:
+    """A copy of a serialized Keras config with every low-precision dtype policy replaced by ``float32``."""
+    if isinstance(config, Mapping):
+        if config.get("class_name") == "DTypePolicy" and config.get("config", {}).get("name") in LOW_PRECISION_POLICIES:
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: float32_config(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [float32_config(value) for value in config]
+    return config
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled copy of ``model`` computing in float32, with the same weights (cast to float32)."""
+    serialized = keras.saving.serialize_keras_object(model)
+    serialized.pop("compile_config", None)
+    copy = keras.saving.deserialize_keras_object(float32_config(serialized))
+    weights = [np.asarray(w) for w in model.get_weights()]
+    copy.set_weights([w.astype(np.float32) if np.issubdtype(w.dtype, np.floating) else w for w in weights])
+    return copy
+
+
+def _copy_attrs(source: h5py.HLObject, target: h5py.HLObject) -> None:
+    for key, value in source.attrs.items():
+        target.attrs[key] = value
+
+
+def halve_kernels(source: str | os.PathLike, target: str | os.PathLike) -> tuple[int, int]:
+    """Copy the HDF5 weights file ``source`` to ``target`` with every float32 array of rank >= 2 as float16.
+
+    Vectors (biases, BatchNorm scales and statistics) and non-float arrays keep their dtype.
+    Returns ``(arrays halved, arrays kept)``.
+    """
+    counts = [0, 0]
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        _copy_attrs(src, dst)
+
+        def visit(name: str, item: h5py.HLObject) -> None:
+            if isinstance(item, h5py.Group):
+                _copy_attrs(item, dst.require_group(name))
+                return
+            data = item[()]
+            if isinstance(data, np.ndarray) and data.dtype == np.float32 and data.ndim >= 2:
+                data, counts[0] = data.astype(np.float16), counts[0] + 1
+            else:
+                counts[1] += 1
+            _copy_attrs(item, dst.create_dataset(name, data=data))
+
+        src.visititems(visit)
+    return counts[0], counts[1]
+
+
+def save_compact_model(
+    model: keras.Model,
+    path: str | os.PathLike,
+    class_names: Sequence[str],
+    *,
+    max_bytes: int = MAX_MODEL_BYTES,
+) -> CompactModel:
+    """Write an inference copy of ``model`` to ``path`` (``.keras``) with float16 kernels, plus its class names.
+
+    The copy computes in float32 and has no optimizer; ``keras.saving.load_model`` loads it
+    with float32 weights. Raises ``ValueError`` (leaving nothing at ``path``) when the file
+    would exceed ``max_bytes``. ``<stem>.classes.json`` is written beside it.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a compact model is a .keras file; name it <name>.keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    copy = float32_copy(model)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
+        full, weights, compact = Path(tmp) / "full.keras", Path(tmp) / WEIGHTS_MEMBER, Path(tmp) / "compact.keras"
+        copy.save(full)
+        with zipfile.ZipFile(full) as archive, zipfile.ZipFile(compact, "w", zipfile.ZIP_STORED) as out:
+            for info in archive.infolist():
+                if info.filename == WEIGHTS_MEMBER:
+                    with archive.open(info) as member, open(Path(tmp) / "full.weights.h5", "wb") as handle:
+                        shutil.copyfileobj(member, handle)
+                    halved, kept = halve_kernels(Path(tmp) / "full.weights.h5", weights)
+                    out.write(weights, WEIGHTS_MEMBER)
+                else:
+                    out.writestr(info, archive.read(info))
+        size = compact.stat().st_size
+        if size > max_bytes:
+            raise ValueError(
+                f"The compact copy of {model.name} is {size:,} bytes, over the {max_bytes:,}-byte limit "
+                f"({copy.count_params():,} parameters). Shrink the model or quantize its dense layers "
+                "(keras.Model.quantize('int8')) before saving."
+            )
+        os.replace(compact, path)
+    write_class_names(path, class_names)
+    return CompactModel(path, size, halved, kept, int(copy.count_params()))
+
+
+# ---------------------------------------------------------------- publishing a recorded run
+
+
+def predict_probabilities(model: keras.Model, feed: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(softmax outputs as float32, true class indices) of ``model`` over every batch of ``feed``."""
+    probabilities, labels = [], []
+    for index in range(len(feed)):
+        x, y = feed[index]
+        probabilities.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
+        labels.append(np.argmax(y, axis=-1) if np.ndim(y) > 1 else np.asarray(y))
+    return np.concatenate(probabilities), np.concatenate(labels)
+
+
+def compare_predictions(reference: keras.Model, compact: keras.Model, feed: Any) -> dict[str, float | int]:
+    """How far ``compact``'s outputs are from ``reference``'s on ``feed``: probabilities, top-1 and accuracy."""
+    p_ref, y = predict_probabilities(reference, feed)
+    p_new, _ = predict_probabilities(compact, feed)
+    top_ref, top_new = p_ref.argmax(axis=1), p_new.argmax(axis=1)
+    return {
+        "images": int(len(y)),
+        "max_probability_difference": float(np.max(np.abs(p_ref - p_new))),
+        "top1_disagreements": int(np.sum(top_ref != top_new)),
+        "reference_accuracy": float(np.mean(top_ref == y)),
+        "compact_accuracy": float(np.mean(top_new == y)),
+    }
+
+
+def publish_model(
+    base: str | os.PathLike,
+    experiment: str,
+    test_feed: Any | None = None,
+    *,
+    models_dir: str = PUBLISHED_MODELS_DIR,
+) -> dict[str, Any]:
+    """Publish the recorded run of ``experiment`` under ``base``: compact model, updated metrics JSON and card.
+
+    Reads ``base/metrics/<experiment>.json`` and the model it names, writes
+    ``base/<models_dir>/<experiment>.keras`` (+ ``.classes.json``) with :func:`save_compact_model`,
+    and, with ``test_feed`` (the run's test split), records how the compact copy's predictions
+    differ from the trained model's. The result's ``model_path`` then names the compact file, so
+    the re-rendered card's snippet loads it; ``published_model`` records its size and the
+    comparison, and ``trained_model_path`` the original. Returns ``published_model``.
+    """
+    from fer_keras.model_card import write_model_card
+
+    base = Path(base)
+    metrics_path = base / "metrics" / f"{experiment}.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(
+            f"{metrics_path} does not exist: train {experiment} first (python -m fer_keras train {experiment} "
+            "--profile full, or its notebook), then publish from the same output folder."
+        )
+    result = json.loads(metrics_path.read_text())
+    trained_path = result.get("trained_model_path", result["model_path"])
+    trained = keras.saving.load_model(base / trained_path)
+    target = Path(models_dir) / f"{experiment}.keras"
+    compact_info = save_compact_model(trained, base / target, result["class_names"])
+    published: dict[str, Any] = {
+        **compact_info.as_dict(),
+        "path": target.as_posix(),
+        "format": "float32 inference copy: no optimizer, float16 kernels, float32 biases and BatchNorm statistics",
+        "trained_dtype_policy": trained.dtype_policy.name,
+    }
+    if test_feed is not None:
+        compact = keras.saving.load_model(base / target)
+        published["test_comparison"] = compare_predictions(trained, compact, test_feed)
+    result["trained_model_path"] = trained_path
+    result["model_path"] = target.as_posix()
+    result["published_model"] = published
+    atomic_write_json(metrics_path, result)
+    write_model_card(result, base / "model_cards" / f"{experiment}.md")
+    return published
+
+
+def card_accuracy(card_path: str | os.PathLike) -> float:
+    """The test accuracy a model card states (its ``model-index`` metadata)."""
+    from huggingface_hub import ModelCard
+
+    results = ModelCard.load(card_path).data.eval_results or []
+    for result in results:
+        if result.metric_type == "accuracy":
+            return float(result.metric_value)
+    raise ValueError(f"{card_path} states no test accuracy in its metadata; re-write it with write_model_card")
+
+
+def check_published_model(
+    base: str | os.PathLike, experiment: str, data_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Score the committed model of a FER experiment on the test split and compare with its card.
+
+    Loads the model named by ``base/metrics/<experiment>.json`` as the card's snippet does
+    (``keras.saving.load_model``), predicts the experiment's test split (its classes'
+    ``fer2013/test/`` images, read as in training) on this machine, and returns the card's
+    accuracy, this machine's, and their difference in percentage points.
+    """
+    from fer_keras.data.fer import flow_frame, list_class_images
+    from fer_keras.data.paths import fer_split_dir, resolve_data_root
+
+    base = Path(base)
+    result = json.loads((base / "metrics" / f"{experiment}.json").read_text())
+    if result["dataset"]["id"] != "fer2013":
+        raise ValueError(f"{experiment} is not a FER-2013 experiment; only those have committed models")
+    stated = card_accuracy(base / "model_cards" / f"{experiment}.md")
+    classes = result["class_names"]
+    frame = list_class_images(fer_split_dir(resolve_data_root(data_dir), "test"), classes)
+    test = flow_frame(frame, classes, batch_size=256)
+    probabilities, labels = predict_probabilities(keras.saving.load_model(base / result["model_path"]), test)
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    return {
+        "experiment": experiment,
+        "model_path": result["model_path"],
+        "card_accuracy": stated,
+        "accuracy": accuracy,
+        "difference_points": round((accuracy - stated) * 100, 3),
+        "num_test": int(len(labels)),
+        "card_num_test": int(result["metrics"]["num_test"]),
+    }
+
+
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "PUBLISHED_MODELS_DIR",
+    "CompactModel",
+    "card_accuracy",
+    "check_published_model",
+    "compare_predictions",
+    "float32_config",
+    "float32_copy",
+    "halve_kernels",
+    "predict_probabilities",
+    "publish_model",
+    "save_compact_model",
+]
