@@ -82,17 +82,19 @@ def test_page_shows_box_label_and_probabilities(browser, served_model: str, astr
     assert emotion in card.find_element(By.TAG_NAME, "h2").text and "%" in card.text
     rows = card.find_elements(By.CSS_SELECTOR, ".row")
     assert len(rows) == 7 and len(card.find_elements(By.CSS_SELECTOR, ".row.top")) == 1
+    x, y, w, h = (int(v) for v in card.get_attribute("data-box").split(","))
+    assert abs(x - 177) <= 6 and abs(y - 66) <= 6 and abs(w - 95) <= 6
     # The box is drawn on the canvas at the face (canvas pixels = image pixels: 512 < 720 wide).
     assert browser.execute_script("return document.getElementById('canvas').width") == 512
-    assert canvas_pixel(browser, 177, 66 + 95 // 2) == BOX_RGB  # left edge of the box, mid-height
-    assert canvas_pixel(browser, 177 + 95 // 2, 66 + 95 // 2) != BOX_RGB  # inside the box: the photo
+    assert canvas_pixel(browser, x, y + h // 2) == BOX_RGB  # left edge of the box, mid-height
+    assert canvas_pixel(browser, x + w // 2, y + h // 2) != BOX_RGB  # inside the box: the photo
     # The screenshot shows it too: the box's left edge at the same place in the rendered page.
     shot = Image.open(SCREENSHOT).convert("RGB")
     left, top = browser.execute_script(
         "const r = document.getElementById('canvas').getBoundingClientRect(); return [r.left, r.top];"
     )
     ratio = shot.width / browser.execute_script("return window.innerWidth")
-    seen = shot.getpixel((round((left + 177) * ratio), round((top + 66 + 95 // 2) * ratio)))
+    seen = shot.getpixel((round((left + x) * ratio), round((top + y + h // 2) * ratio)))
     assert all(abs(a - b) <= 3 for a, b in zip(seen, BOX_RGB, strict=True)), seen
 
 
