@@ -10,7 +10,7 @@ export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test test-browser lint notebooks lab benchmark benchmark-serve clean
+.PHONY: install run test browser test-browser lint notebooks lab benchmark benchmark-serve clean
 
 install: $(VENV)/.installed
 
@@ -32,12 +32,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint  ## unit tests on the real data (smoke subsets) and every notebook under nbval
+test: lint browser  ## unit tests on the real data, the service over HTTP, its page in Chromium, notebooks under nbval
 	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadfile  # two workers; a file (a notebook) stays on one
 
-test-browser: install  ## the demo page of `serve` in headless Chromium (installs chromium + chromium-driver if missing)
+browser:  ## Debian's headless Chromium and chromedriver for the page test (apt-get, only when missing)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+
+test-browser: install browser  ## only the demo page of `serve` in headless Chromium
 	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -m browser -v tests/test_browser.py
 
 notebooks: install  ## re-execute the committed notebooks top to bottom (PROFILE=smoke or full)
