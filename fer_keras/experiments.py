@@ -411,7 +411,6 @@ def run_experiment(
     tuning = None
     if experiment == "fashion_mlp":
         tuning = tune_mlp(settings, data, out, verbose=verbose)
-        training.set_seed(settings.seed, deterministic=settings.deterministic)
     return train_and_record(
         settings, data, out, start=start, data_dir=data_dir, tuning=tuning, verbose=verbose, command=command
     )
@@ -430,8 +429,10 @@ def train_and_record(
 ) -> dict:
     """Build (with the best tuned hyperparameters, if any), train, evaluate, save, analyse and record.
 
-    ``start`` is the run's ``time.perf_counter()`` start, for the card's wall time.
+    ``start`` is the run's ``time.perf_counter()`` start, for the card's wall time. The seed is set right
+    before the model is built, as the notebooks do, so both start from the same weights.
     """
+    training.set_seed(settings.seed, deterministic=settings.deterministic)
     model = build_model(settings, data, tuning["best_hyperparameters"] if tuning else None)
     train_result = fit_model(model, settings, data, out, verbose=verbose)
     metrics = evaluate(model, settings, data)

@@ -180,7 +180,6 @@ def run_chief(
         print(f"chief: serving the oracle on {host}:{port} for {settings.max_trials} trials", flush=True)
         tuner.search(verbose=verbose)  # blocks until the oracle has told every worker to stop
     tuning = distributed_summary(tuner, f"{host}:{port}")
-    training.set_seed(settings.seed, deterministic=settings.deterministic)
     return train_and_record(
         settings, data, out, start=start, data_dir=data_dir, tuning=tuning, verbose=verbose, command=command
     )

@@ -94,3 +94,43 @@ def test_card_states_the_compiled_optimizer_not_the_profile(data_root: Path, tmp
     assert record["training"]["optimizer"]["config"]["learning_rate"] == pytest.approx(0.003)
     details = card_section(out.card.read_text(), "Training Details")
     assert "Nadam, learning rate 0.003" in details and "Adam, learning rate 0.001" not in details
+
+
+def test_notebook_steps_give_the_cli_numbers(data_root: Path, tmp_path: Path) -> None:
+    """The Keras steps as notebook 03 writes them (loader, build, compile, train) reproduce the CLI's run."""
+    from fer_keras import training
+    from fer_keras.experiments import decay_steps_for, dtype_policy_for
+    from fer_keras.models import build_fashion_cnn, make_optimizer
+
+    cli = run_experiment(
+        "fashion_cnn", "smoke", data_dir=data_root, out_dir=tmp_path / "cli", verbose=0, epochs=1, analysis=False
+    )
+    settings = get_settings("fashion_cnn", "smoke", epochs=1)
+    training.set_seed(settings.seed)
+    data = load_fashion(
+        data_root,
+        batch_size=settings.batch_size,
+        validation_split=settings.validation_split,
+        seed=settings.seed,
+        augmentation=settings.augmentation,
+        smoke=settings.smoke,
+    )
+    training.set_seed(settings.seed)
+    with training.dtype_policy(dtype_policy_for(settings)):
+        model = build_fashion_cnn(num_classes=len(data.class_names))
+    model.compile(
+        optimizer=make_optimizer(
+            settings.optimizer, training.learning_rate_schedule(settings.learning_rate, decay_steps_for(settings, data))
+        ),
+        loss=training.make_loss(sparse_labels=data.sparse_labels, label_smoothing=settings.label_smoothing),
+        metrics=training.make_metrics(len(data.class_names), sparse_labels=data.sparse_labels),
+    )
+    out = OutputPaths(tmp_path / "notebook", "fashion_cnn")
+    callbacks = training.make_callbacks(
+        out.artifacts, patience=settings.patience, reduce_lr=settings.schedule == "plateau", monitor=settings.monitor
+    )
+    result = train(
+        model, data.train, data.validation, epochs=1, artifacts_dir=out.artifacts, callbacks=callbacks, verbose=0
+    )
+    assert result.history["loss"] == pytest.approx(cli["history"]["loss"], rel=1e-6)
+    assert result.history["val_accuracy"] == pytest.approx(cli["history"]["val_accuracy"], rel=1e-6)
