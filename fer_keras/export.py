@@ -30,6 +30,7 @@ import h5py
 import keras
 import numpy as np
 
+from fer_keras.evaluation import predict_labels, true_labels
 from fer_keras.io import atomic_write_json
 from fer_keras.training import write_class_names
 
@@ -158,13 +159,9 @@ def save_compact_model(
 
 
 def predict_probabilities(model: keras.Model, feed: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(softmax outputs as float32, true class indices) of ``model`` over every batch of ``feed``."""
-    probabilities, labels = [], []
-    for index in range(len(feed)):
-        x, y = feed[index]
-        probabilities.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
-        labels.append(np.argmax(y, axis=-1) if np.ndim(y) > 1 else np.asarray(y))
-    return np.concatenate(probabilities), np.concatenate(labels)
+    """(softmax outputs as float32, true class indices) of ``model`` over an unshuffled ``feed``."""
+    probabilities, _ = predict_labels(model, feed)
+    return probabilities.astype(np.float32), true_labels(feed)
 
 
 def compare_predictions(reference: keras.Model, compact: keras.Model, feed: Any) -> dict[str, float | int]:
