@@ -189,15 +189,10 @@ def overfitting_readout(
     else ``no overfitting measured``.
     """
     epochs = len(history.get("loss", []))
-    best = max(1, min(best_epoch, epochs))
     out: dict[str, Any] = {"epochs": epochs, "best_epoch": best_epoch, "monitor": monitor}
-    for metric in ("accuracy", "loss"):
-        if history.get(metric) and history.get(f"val_{metric}"):
-            train, val = float(history[metric][best - 1]), float(history[f"val_{metric}"][best - 1])
-            out[f"train_{metric}"], out[f"val_{metric}"] = train, val
-            out[f"{metric}_gap"] = train - val if metric == "accuracy" else val - train
+    out.update(gaps_at(history, max(1, min(best_epoch, epochs))))
     if "accuracy_gap" in out:
-        out["final_accuracy_gap"] = float(history["accuracy"][-1]) - float(history["val_accuracy"][-1])
+        out["final_accuracy_gap"] = gaps_at(history, epochs)["accuracy_gap"]
     gap, train_acc = out.get("accuracy_gap"), out.get("train_accuracy")
     chance = 1.0 / num_classes
     sentences = []
@@ -239,12 +234,21 @@ def overfitting_readout(
     return out
 
 
-def overfitting_gap(history: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """Final train/validation accuracy and loss and their gaps: positive gaps mean the model fits train better."""
-    out = {"epochs": len(history.get("loss", []))}
+def gaps_at(history: Mapping[str, Sequence[float]], epoch: int) -> dict[str, float]:
+    """Train/validation accuracy and loss at 1-based ``epoch`` and their gaps (positive: train fits better).
+
+    Only the metrics logged for both splits appear.
+    """
+    out = {}
     for metric in ("accuracy", "loss"):
         if history.get(metric) and history.get(f"val_{metric}"):
-            train, val = float(history[metric][-1]), float(history[f"val_{metric}"][-1])
+            train, val = float(history[metric][epoch - 1]), float(history[f"val_{metric}"][epoch - 1])
             out[f"train_{metric}"], out[f"val_{metric}"] = train, val
             out[f"{metric}_gap"] = train - val if metric == "accuracy" else val - train
     return out
+
+
+def overfitting_gap(history: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """Final train/validation accuracy and loss and their gaps: positive gaps mean the model fits train better."""
+    epochs = len(history.get("loss", []))
+    return {"epochs": epochs, **gaps_at(history, epochs)}
