@@ -38,7 +38,8 @@ from fer_keras.models import (
     make_tuner,
     tuning_summary,
 )
-from fer_keras.profiles import EXPERIMENTS, Settings, get_settings
+from fer_keras.precision import mixed_precision_policy
+from fer_keras.profiles import EXPERIMENTS, PUBLISHED_PROFILES, Settings, get_settings
 from fer_keras.runinfo import collect_run_info, has_accelerator
 
 ExperimentData = FerData | FashionData
@@ -73,8 +74,9 @@ class OutputPaths:
 
 
 def default_out_dir(profile: str, root: str | os.PathLike = ".") -> Path:
-    """``root`` for the full profile (the committed cards and figures), ``root/runs/<profile>`` otherwise."""
-    return Path(root) if profile == "full" else Path(root) / "runs" / profile
+    """``root`` for the published profiles (``cpu``, ``full``: the committed cards and figures),
+    ``root/runs/<profile>`` otherwise."""
+    return Path(root) if profile in PUBLISHED_PROFILES else Path(root) / "runs" / profile
 
 
 def cache_dir() -> Path:
@@ -90,8 +92,9 @@ def resolve_pipeline(settings: Settings) -> str:
 
 
 def dtype_policy_for(settings: Settings) -> str:
-    """``mixed_bfloat16`` when the profile asks for mixed precision and an accelerator is present, else float32."""
-    return "mixed_bfloat16" if settings.mixed_precision and has_accelerator() else "float32"
+    """``mixed_bfloat16`` when the profile asks for mixed precision and the hardware executes bf16 natively
+    (an accelerator, or a CPU with ``avx512_bf16``/``amx_bf16`` under TensorFlow), else float32."""
+    return mixed_precision_policy(settings.mixed_precision)
 
 
 # ---------------------------------------------------------------- data
@@ -160,7 +163,12 @@ def build_model(settings: Settings, data: ExperimentData, hyperparameters: dict 
         if name == "fashion_mlp":
             return build_fashion_mlp(**(hyperparameters or {}), num_classes=len(classes))
         if name == "fer_cnn":
-            model = build_fer_cnn(len(classes), augmentation=augmentation_for(settings, data))
+            model = build_fer_cnn(
+                len(classes),
+                augmentation=augmentation_for(settings, data),
+                conv_dropout=settings.conv_dropout,
+                dense_dropout=settings.dense_dropout,
+            )
         else:
             model = build_fashion_cnn(len(classes))
     return compile_model(model, settings, data)

@@ -8,7 +8,11 @@ from typing import Any
 from fer_keras.constants import FASHION_CLASSES, FER4_CLASSES, FER7_CLASSES
 from fer_keras.data.fer import DEFAULT_AUGMENTATION
 
-PROFILE_NAMES = ("smoke", "full")
+PROFILE_NAMES = ("smoke", "cpu", "full")
+"""``smoke``: tiny, for tests and CI; ``cpu``: the published results, sized for a 2-core CPU;
+``full``: longer, for accelerators."""
+PUBLISHED_PROFILES = ("cpu", "full")
+"""Profiles whose runs write the committed ``model_cards/``, ``figures/`` and ``metrics/``."""
 
 FER_LIMITATIONS = [
     "Low resolution: 48x48 grayscale faces lose fine cues (eye wrinkles, mouth corners) that separate "
@@ -80,7 +84,9 @@ class Settings:
     smoke: bool = False
     validation_split: float = 0.1
     pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU
-    mixed_precision: bool = False  # used only on accelerators
+    conv_dropout: float = 0.25  # FER CNN: dropout after each convolution block
+    dense_dropout: float = 0.5  # FER CNN: dropout after each hidden dense layer
+    mixed_precision: bool = False  # bf16 where the hardware executes it natively (fer_keras.precision)
     workers: int = 1
     analysis: bool = True  # calibration, confident mistakes, occlusion maps, embedding (fer_keras.analysis)
     analysis_samples: int = 500  # test images in the 2-D embedding
@@ -197,8 +203,23 @@ _FER_FULL = {
     "mixed_precision": True,
     "monitor": "val_macro_f1",
 }
+# The cpu recipe: chosen on the validation split by benchmarks/recipes.py (see benchmarks/README.md).
+_FER_CPU = {
+    "batch_size": 128,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "cosine",
+    "label_smoothing": 0.1,
+    "augmentation": DEFAULT_AUGMENTATION,
+    "patience": 10,
+    "mixed_precision": True,
+    "pipeline": "fast",
+    "monitor": "val_macro_f1",
+}
 PROFILES: dict[tuple[str, str], dict[str, Any]] = {
     ("fer4", "smoke"): _FER_SMOKE,
+    ("fer4", "cpu"): {**_FER_CPU, "epochs": 30},
+    ("fer7", "cpu"): {**_FER_CPU, "epochs": 22, "class_weight": "sqrt"},
     ("fer4", "full"): _FER_FULL,
     ("fer7", "smoke"): {**_FER_SMOKE, "class_weight": "sqrt"},
     ("fer7", "full"): {**_FER_FULL, "class_weight": "sqrt"},
@@ -217,6 +238,24 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "max_trials": 30,
         "tuner_epochs": 15,
         "patience": 8,
+        "monitor": "val_accuracy",
+    },
+    ("fashion_mlp", "cpu"): {
+        "epochs": 40,
+        "batch_size": 128,
+        "max_trials": 20,
+        "tuner_epochs": 8,
+        "patience": 8,
+        "monitor": "val_accuracy",
+    },
+    ("fashion_cnn", "cpu"): {
+        "epochs": 15,
+        "batch_size": 128,
+        "optimizer": "adam",
+        "schedule": "cosine",
+        "augmentation": {"width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True},
+        "patience": 8,
+        "mixed_precision": True,
         "monitor": "val_accuracy",
     },
     ("fashion_cnn", "smoke"): {"epochs": 4, "batch_size": 128, "smoke": True, "patience": 3, "monitor": "val_accuracy"},

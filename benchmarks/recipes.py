@@ -1,0 +1,175 @@
+"""Compare training recipes on the VALIDATION split, before spending hours on one.
+
+Each candidate is a named set of overrides of a profile's settings (``fer_keras.profiles``): it is
+trained from the same seed for ``--epochs`` epochs (its cosine schedule spans exactly those epochs,
+as in a real run of that length), and its validation accuracy and macro-F1 are recorded per epoch.
+The test split is never read. One process per candidate (``--jobs`` at a time); results go to
+``benchmarks/results/recipes-<experiment>-<device>-<backend>.{json,md}``.
+
+    python benchmarks/recipes.py fer4 --profile cpu --epochs 3                 # on the CPU: first epochs
+    KERAS_BACKEND=jax python benchmarks/recipes.py fer7 --profile cpu --jobs 3  # on a GPU: whole budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    # the recipe of the issue's 14-epoch run: Adam, label smoothing, sqrt class weights (fer7), full dropout
+    "adam": {},
+    "adam-less-dropout": {"conv_dropout": 0.1, "dense_dropout": 0.3},
+    "adam-no-smoothing": {"label_smoothing": 0.0},
+    "adam-lr2e-3": {"learning_rate": 2e-3},
+    "adam-batch64": {"batch_size": 64},
+    "sgd-0.01": {"optimizer": "sgd", "learning_rate": 0.01},
+    "sgd-0.05": {"optimizer": "sgd", "learning_rate": 0.05},  # the old full recipe
+    "adam-less-dropout-lr2e-3": {"conv_dropout": 0.1, "dense_dropout": 0.3, "learning_rate": 2e-3},
+}
+
+
+def run_candidate(experiment: str, profile: str, name: str, epochs: int, data_dir: str | None) -> dict:
+    """Train one candidate and return its per-epoch validation history (in this process)."""
+    from fer_keras import training
+    from fer_keras.experiments import OutputPaths, build_model, dtype_policy_for, fit_model, prepare_data
+    from fer_keras.profiles import get_settings
+
+    overrides = CANDIDATES[name]
+    settings = get_settings(experiment, profile, epochs=epochs, **overrides)
+    training.set_seed(settings.seed)
+    data = prepare_data(settings, data_dir)
+    training.set_seed(settings.seed)
+    model = build_model(settings, data)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = fit_model(model, settings, data, OutputPaths(Path(tmp), experiment), verbose=2)
+        wall = time.perf_counter() - start
+    history = result.history
+    return {
+        "candidate": name,
+        "overrides": overrides,
+        "epochs": epochs,
+        "epochs_run": result.epochs_run,
+        "policy": dtype_policy_for(settings),
+        "feed": type(data.train).__name__,
+        "train_images": int(sum(data.counts["train"].values())),
+        "images_per_s": result.images_per_s,
+        "wall_s": round(wall, 1),
+        "val_accuracy": [round(v, 4) for v in history.get("val_accuracy", [])],
+        "val_macro_f1": [round(v, 4) for v in history.get("val_macro_f1", [])],
+        "accuracy": [round(v, 4) for v in history.get("accuracy", [])],
+        "best_epoch": result.best_epoch,
+        "best_val_macro_f1": result.best_value,
+    }
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    """A table: one row per candidate, best validation macro-F1 first."""
+    lines = [
+        header,
+        "",
+        "| candidate | overrides | epochs | best val macro-F1 (epoch) | val accuracy there | last val acc | "
+        "last train acc | images/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: -(r.get("best_val_macro_f1") or 0)):
+        if "error" in r:
+            lines.append(f"| {r['candidate']} | failed: {r['error']} | | | | | | |")
+            continue
+        best = r["best_epoch"] - 1
+        lines.append(
+            f"| {r['candidate']} | `{json.dumps(r['overrides'])}` | {r['epochs_run']} | "
+            f"{r['best_val_macro_f1']:.4f} ({r['best_epoch']}) | {r['val_accuracy'][best]:.4f} | "
+            f"{r['val_accuracy'][-1]:.4f} | {r['accuracy'][-1]:.4f} | {r['images_per_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: Path, args: argparse.Namespace, epochs: int, info: dict, rows: list[dict], wall: float) -> None:
+    """``out`` (JSON) and the ``.md`` table beside it, for the candidates finished so far."""
+    header = (
+        f"Recipes for `{args.experiment}` ({args.profile} profile overrides), {epochs} epochs each, validation split "
+        f"only. Device: {info['device']}; Keras {info['keras_version']} on {info['backend']} "
+        f"{info['backend_version']}; {info['date']}; {args.jobs} at a time; {wall:.0f} s in all."
+    )
+    result = {"experiment": args.experiment, "profile": args.profile, "epochs": epochs, "run": info, "rows": rows}
+    out.write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(markdown(rows, header))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", choices=("fer4", "fer7", "fashion_cnn"))
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the profile's epochs")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated names")
+    parser.add_argument("--jobs", type=int, default=1, help="candidates trained at once (one process each)")
+    parser.add_argument("--data", default=None, help="data root (default: $FER_KERAS_DATA, else ./data)")
+    parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/recipes-...)")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: train this candidate
+    args = parser.parse_args(argv)
+
+    from fer_keras.profiles import get_settings
+
+    epochs = args.epochs or get_settings(args.experiment, args.profile).epochs
+    if args.one:
+        print(json.dumps(run_candidate(args.experiment, args.profile, args.one, epochs, args.data)), flush=True)
+        return 0
+
+    from fer_keras.runinfo import collect_run_info
+
+    names = [n for n in args.candidates.split(",") if n]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown candidate(s) {unknown}; choose from {list(CANDIDATES)}")
+    info = collect_run_info()
+    slug = "-".join("".join(c if c.isalnum() else " " for c in info["device"].lower()).split())
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"recipes-{args.experiment}-{slug}-{info['backend']}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    logs = out.with_suffix("")
+    logs.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    pending, running, rows = list(names), {}, []
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            name = pending.pop(0)
+            cmd = [sys.executable, __file__, args.experiment, "--profile", args.profile, "--epochs", str(epochs)]
+            cmd += ["--one", name] + (["--data", args.data] if args.data else [])
+            log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed when the process ends
+            running[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ), log)
+            print(f"[{time.perf_counter() - start:6.0f} s] started {name}", flush=True)
+        for name, (proc, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            stdout = proc.stdout.read()
+            log.close()
+            del running[name]
+            try:
+                rows.append(json.loads(stdout.strip().splitlines()[-1]))
+                r = rows[-1]
+                print(
+                    f"[{time.perf_counter() - start:6.0f} s] {name}: best val macro-F1 {r['best_val_macro_f1']:.4f} "
+                    f"(epoch {r['best_epoch']}), val acc {r['val_accuracy']}",
+                    flush=True,
+                )
+            except (IndexError, json.JSONDecodeError):
+                rows.append({"candidate": name, "error": f"exit {proc.returncode}, see {logs.name}/{name}.log"})
+                print(f"{name} failed (exit {proc.returncode})", flush=True)
+            write_results(out, args, epochs, info, rows, time.perf_counter() - start)  # each as it ends
+        time.sleep(1)
+    print(out.with_suffix(".md").read_text())
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
