@@ -35,6 +35,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "sgd-0.01": {"optimizer": "sgd", "learning_rate": 0.01},
     "sgd-0.05": {"optimizer": "sgd", "learning_rate": 0.05},  # the old full recipe
     "adam-less-dropout-lr2e-3": {"conv_dropout": 0.1, "dense_dropout": 0.3, "learning_rate": 2e-3},
+    "adam-less-dropout-seed2024": {"conv_dropout": 0.1, "dense_dropout": 0.3, "seed": 2024},  # seed-to-seed noise
+    "adam-dropout-0.05-0.2": {"conv_dropout": 0.05, "dense_dropout": 0.2},
+    "adam-less-dropout-batch64": {"conv_dropout": 0.1, "dense_dropout": 0.3, "batch_size": 64},
+    "adam-less-dropout-no-weights": {"conv_dropout": 0.1, "dense_dropout": 0.3, "class_weight": ""},
 }
 
 
