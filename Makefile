@@ -10,7 +10,7 @@ export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test browser test-browser lint notebooks lab benchmark benchmark-serve clean
+.PHONY: install run results test browser test-browser lint notebooks lab benchmark benchmark-serve clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ run: install  ## train, evaluate and write cards for every experiment (PROFILE=s
 	  $(BIN)/python -m fer_keras train $$e --profile $(PROFILE) || exit 1; \
 	done
 	@echo "cards: $(if $(filter full,$(PROFILE)),model_cards/,runs/$(PROFILE)/model_cards/)"
+
+results: install  ## the published results (PROFILE=cpu on a CPU, full on an accelerator), detached; STEPS=... to choose
+	bash tools/results.sh --detach $(if $(filter smoke,$(PROFILE)),cpu,$(PROFILE)) $(STEPS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -162,6 +162,11 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
         ("Weighted F1", _f3(metrics["weighted_f1"]), _NA),
         ("Test images", _int(metrics["num_test"]), ""),
     ]
+    if tta := metrics.get("flip_tta"):
+        rows[3:3] = [
+            ("Accuracy, flip-averaged", _pct(tta["accuracy"]), _NA),
+            ("Macro F1, flip-averaged", _f3(tta["macro_f1"]), _NA),
+        ]
     return md_table(["Metric", "Value", "95 % interval"], rows)
 
 
@@ -306,6 +311,7 @@ def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
         "model": result["model"],
         "metrics": result["metrics"],
         "ci": result["metrics"].get("bootstrap"),
+        "flip_tta": result["metrics"].get("flip_tta"),
         "reference": result.get("reference"),
         "readout": result.get("readout") or {"confusions": {"text": _NA}, "overfitting": {"text": _NA}},
         "run": result["run"],

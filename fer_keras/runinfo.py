@@ -77,13 +77,26 @@ def _run(command: list[str], cwd: Path, timeout: float = 10.0) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+RUN_OUTPUTS: tuple[str, ...] = (
+    "model_cards/**",
+    "figures/**",
+    "metrics/**",
+    "models/**",
+    "benchmarks/results/**",
+    "notebooks/*.ipynb",
+    "README.md",
+)
+"""What the recorded runs write into the checkout (cards, figures, metrics, models, executed notebooks, the
+README's results table): changes there do not make the code dirty, so a run recorded after another is clean."""
+
+
 def git_state(directory: str | os.PathLike | None = None) -> dict[str, str | bool]:
     """The git commit of the checkout holding ``directory`` (default: the package source) and whether it was dirty.
 
     ``{"commit": "<40 hex>", "dirty": bool}``; both ``"unknown"`` when git is missing, ``directory``
     is in no git checkout, or none of its files are tracked (an installed copy inside another
-    repository's ignored folder). Dirty means tracked files differ from the commit (untracked
-    files are ignored, as setuptools-scm does).
+    repository's ignored folder). Dirty means tracked files other than :data:`RUN_OUTPUTS` differ from
+    the commit (untracked files are ignored, as setuptools-scm does).
     """
     where = Path(directory) if directory is not None else PACKAGE_DIR
     unknown: dict[str, str | bool] = {"commit": UNKNOWN, "dirty": UNKNOWN}
@@ -91,7 +104,8 @@ def git_state(directory: str | os.PathLike | None = None) -> dict[str, str | boo
         return unknown
     commit = _run(["git", "rev-parse", "--verify", "HEAD"], where)
     tracked = _run(["git", "ls-files", "--", "."], where)
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], where)
+    outputs = [f":(top,exclude,glob){path}" for path in RUN_OUTPUTS]
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *outputs], where)
     if not commit or not tracked or status is None:
         return unknown
     return {"commit": commit.strip(), "dirty": bool(status.strip())}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -137,6 +138,7 @@ def make_callbacks(
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=max(2, patience // 3))
         )
+    callbacks.append(EpochProgress())
     # After ReduceLROnPlateau, so each epoch's row also holds the learning rate it logged.
     callbacks.append(keras.callbacks.CSVLogger(str(artifacts_dir / "history.csv"), append=True))
     # Last: an epoch counts as done (a resumed run does not redo it) only once its row, checkpoint and
@@ -145,10 +147,36 @@ def make_callbacks(
     return callbacks
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """Prints one line per epoch: ``epoch k/N: 251 s, about 79 min left (until 03:10 UTC)``.
+
+    The time left is the mean epoch time of this ``fit`` times the epochs still planned (early
+    stopping may end sooner), so a long run can be followed with ``tail -f`` on its log.
+    """
+
+    def on_train_begin(self, logs=None) -> None:
+        self._start = self._epoch_start = time.time()
+        self._epochs_done = 0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch_start = time.time()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        now = time.time()
+        self._epochs_done += 1
+        total = int(self.params.get("epochs") or 0)
+        left = (now - self._start) / self._epochs_done * max(total - epoch - 1, 0)
+        until = _dt.datetime.fromtimestamp(now + left, _dt.UTC).strftime("%H:%M UTC")
+        took = now - self._epoch_start
+        print(f"epoch {epoch + 1}/{total}: {took:.0f} s, about {left / 60:.0f} min left (until {until})", flush=True)
+
+
 def describe_callbacks(callbacks: Sequence[keras.callbacks.Callback]) -> list[str]:
     """Short text descriptions of callbacks, for the model card."""
     out = []
     for cb in callbacks:
+        if isinstance(cb, EpochProgress):  # a progress printer, not a training detail
+            continue
         name = type(cb).__name__
         if isinstance(cb, keras.callbacks.EarlyStopping):
             name += f"({cb.monitor}, patience {cb.patience}, best weights restored)"

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The published results, made on this machine: a queue of steps run one after another (`make results`).
+#
+# usage: tools/results.sh [--detach] PROFILE [STEP ...]
+#   PROFILE  cpu (the published results on a CPU) or full (on an accelerator)
+#   STEP     notebook:02 | notebook:01 | notebook:03   execute the notebook with papermill in PROFILE: these ARE the
+#                                                      recorded runs (model_cards/, figures/, metrics/, the notebook)
+#            compact:fer7 | compact:fer4               models/<exp>.keras (<= 16 MiB) + .classes.json from the run
+#            default: notebook:02 compact:fer7 notebook:01 compact:fer4 notebook:03
+# A step whose outputs are already there for PROFILE is skipped (FORCE=1 redoes it), so running the same command
+# again after an interruption continues the queue. An interrupted fit resumes at its last finished epoch from the
+# BackupAndRestore state under artifacts/, which this script links to ${FER_KERAS_HOME:-~/.cache/fer_keras}/artifacts
+# (outside the work tree, so a new checkout on the same machine continues it too).
+# --detach: run in its own process session (the terminal may close); the log is runs/results/PROFILE.log.
+# COMMIT=1: commit each step's outputs as soon as it finishes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+if [ "${1:-}" = --detach ]; then
+  shift
+  PROFILE=${1:?usage: tools/results.sh [--detach] PROFILE [STEP ...]}
+  mkdir -p runs/results
+  setsid nohup bash "$0" "$@" >> "runs/results/$PROFILE.log" 2>&1 < /dev/null &
+  echo "started the $PROFILE queue (process group $!); follow it with: tail -f runs/results/$PROFILE.log"
+  exit 0
+fi
+PROFILE=${1:?usage: tools/results.sh [--detach] PROFILE [STEP ...]}; shift
+STEPS=("$@"); [ ${#STEPS[@]} -gt 0 ] || STEPS=(notebook:02 compact:fer7 notebook:01 compact:fer4 notebook:03)
+PY=${PYTHON:-$REPO/.venv/bin/python}
+HOME_DIR=${FER_KERAS_HOME:-$HOME/.cache/fer_keras}
+export FER_KERAS_DATA=${FER_KERAS_DATA:-$REPO/data} PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+declare -A NOTEBOOKS=([01]=01_fer4_happy_sad_neutral_surprise [02]=02_fer7_all_emotions [03]=03_fashion_mnist)
+declare -A EXPERIMENTS=([01]="fer4" [02]="fer7" [03]="fashion_mlp fashion_cnn")
+say() { echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $*"; }
+
+case "$PROFILE" in cpu|full) ;; *) echo "error: PROFILE must be cpu or full (got '$PROFILE')" >&2; exit 2 ;; esac
+[ -x "$PY" ] || { echo "error: $PY not found: run 'make install' first" >&2; exit 2; }
+mkdir -p "$HOME_DIR/artifacts" runs/results
+LOCK=$HOME_DIR/results-$PROFILE.lock
+exec 9> "$LOCK"
+flock -n 9 || { echo "error: a $PROFILE queue is already running (lock $LOCK): follow runs/results/$PROFILE.log" >&2; exit 2; }
+if [ ! -e artifacts ]; then
+  ln -s "$HOME_DIR/artifacts" artifacts
+elif [ ! -L artifacts ]; then
+  echo "note: artifacts/ is a folder here, not a link to $HOME_DIR/artifacts: resume state stays in this checkout"
+fi
+
+recorded() {  # EXPERIMENT... : true when every metrics/<exp>.json is a run of PROFILE
+  "$PY" - "$PROFILE" "$@" <<'EOF'
+import json, sys
+from pathlib import Path
+profile, names = sys.argv[1], sys.argv[2:]
+paths = [Path("metrics") / f"{name}.json" for name in names]
+sys.exit(0 if all(p.is_file() and json.loads(p.read_text()).get("profile") == profile for p in paths) else 1)
+EOF
+}
+
+published() {  # EXPERIMENT: the compact model exists and the run's metrics point at it
+  [ -f "models/$1.keras" ] && recorded "$1" && grep -q '"published_model"' "metrics/$1.json"
+}
+
+done_already() {
+  [ "${FORCE:-0}" = 1 ] && return 1
+  case "$1" in
+    notebook:*) local nb=${1#notebook:}; recorded ${EXPERIMENTS[$nb]} \
+                  && grep -q "Profile:  $PROFILE" "notebooks/${NOTEBOOKS[$nb]}.ipynb" ;;
+    compact:*) published "${1#compact:}" ;;
+  esac
+}
+
+outputs_of() {
+  case "$1" in
+    notebook:*) local nb=${1#notebook:} e; echo "notebooks/${NOTEBOOKS[$nb]}.ipynb"
+                for e in ${EXPERIMENTS[$nb]}; do echo "model_cards/$e.md metrics/$e.json figures/${e}_*.png"; done ;;
+    compact:*) local e=${1#compact:}; echo "models/$e.keras models/$e.classes.json model_cards/$e.md metrics/$e.json" ;;
+  esac
+}
+
+run_step() {
+  case "$1" in
+    notebook:*)
+      local name=${NOTEBOOKS[${1#notebook:}]:?unknown notebook ${1#notebook:} (01, 02 or 03)}
+      local tmp; tmp=$(mktemp "runs/results/$name.XXXX.ipynb")
+      # The committed notebooks have no injected-parameters cell: the profile comes from FER_KERAS_PROFILE.
+      FER_KERAS_PROFILE=$PROFILE "$PY" -m papermill "notebooks/$name.ipynb" "$tmp" --cwd notebooks \
+        --log-output --no-progress-bar \
+        && chmod 644 "$tmp" && mv "$tmp" "notebooks/$name.ipynb" && return 0
+      echo "the notebook as far as it ran: $tmp"; return 1 ;;
+    compact:*) "$PY" tools/accelerator/publish.py --base . --data "$FER_KERAS_DATA" "${1#compact:}" ;;
+    *) echo "error: unknown step '$1' (notebook:01|02|03, compact:fer4|fer7)"; return 2 ;;
+  esac
+}
+
+say "$PROFILE queue: ${STEPS[*]} (data $FER_KERAS_DATA, artifacts -> $(readlink -f artifacts))"
+failed=0
+for step in "${STEPS[@]}"; do
+  if done_already "$step"; then say "$step: already recorded for $PROFILE, skipped (FORCE=1 redoes it)"; continue; fi
+  say "$step: started"
+  start=$(date +%s)
+  if run_step "$step"; then
+    say "$step: done in $(( ($(date +%s) - start) / 60 )) min"
+    if [ "${COMMIT:-0}" = 1 ]; then
+      # shellcheck disable=SC2046
+      git add -- $(outputs_of "$step") && git commit -q -m "Recorded $PROFILE run: $step" && say "$step: committed"
+    fi
+  else
+    say "$step: FAILED after $(( ($(date +%s) - start) / 60 )) min (run the same command again to resume)"
+    failed=$((failed + 1))
+    break
+  fi
+done
+say "$PROFILE queue finished: $failed failed"
+exit $failed
