@@ -22,10 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         choices=PROFILE_NAMES,
         default="smoke",
-        help="smoke: tiny, seconds on CPU (default); full: the published results",
+        help="smoke: tiny, seconds on CPU (default); cpu: the published results, sized for a 2-core CPU; "
+        "full: longer, for accelerators",
     )
     train.add_argument("--data", help="folder holding fer2013/ and fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
-    train.add_argument("--out", help="output base folder (default: . for full, runs/<profile> otherwise)")
+    train.add_argument("--out", help="output base folder (default: . for cpu and full, runs/smoke for smoke)")
     train.add_argument("--epochs", type=int, help="override the profile's epochs")
     train.add_argument("--seed", type=int, help="override the profile's seed")
     train.add_argument(
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="score only the classes that have images in --data (default: a class without a folder is an error)",
     )
     _add_data_parser(sub)
+    table = sub.add_parser("results-table", help="README's results table from metrics/*.json (printed, or --write)")
+    table.add_argument("--root", default=".", help="folder holding metrics/ and figures/ (default .)")
+    table.add_argument("--write", metavar="README", help="replace the table block of this README file")
     add_predict_commands(sub)
     return parser
 
@@ -127,7 +131,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     )
     tune.add_argument("--profile", choices=PROFILE_NAMES, default="smoke")
     tune.add_argument("--data", help="folder holding fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
-    tune.add_argument("--out", help="output base folder (default: . for full, runs/<profile> otherwise)")
+    tune.add_argument("--out", help="output base folder (default: . for cpu and full, runs/smoke for smoke)")
     tune.add_argument("--max-trials", type=int, help="chief: override the profile's trial budget")
     tune.add_argument("--tuner-epochs", type=int, help="worker: override the profile's epochs per trial")
     tune.add_argument("--epochs", type=int, help="chief: override the epochs of the final retraining")
@@ -183,15 +187,24 @@ def run_tune(args: argparse.Namespace) -> int:
 def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     """The ``predict`` and ``serve`` sub-commands (a trained model on ordinary photos)."""
     predict = sub.add_parser("predict", help="find the faces in photos and print their predicted expression as JSON")
-    predict.add_argument("model", help="a .keras file saved by `train` (its .classes.json must be beside it)")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files (PNG, JPEG, ...)")
+    predict.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[MODEL.keras] IMAGE",
+        help="a .keras file saved by `train` (its .classes.json beside it; default: the published "
+        "models/fer7.keras), then photo files (PNG, JPEG, ...)",
+    )
     predict.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
     min_face = {"type": _positive_int, "default": 48, "metavar": "PX", "help": "smallest face searched (default 48)"}
     predict.add_argument("--min-face", **min_face)
 
     serve = sub.add_parser("serve", help="serve the model over HTTP: /health, /predict, a demo page at /")
-    serve.add_argument("model", help="a .keras file saved by `train` (its .classes.json must be beside it)")
+    serve.add_argument(
+        "model",
+        nargs="?",
+        help="a .keras file saved by `train` (its .classes.json beside it; default: the published models/fer7.keras)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10)")
@@ -206,6 +219,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
+    """``predict``'s paths as (model, images): a first path ending in ``.keras`` is the model, else
+    :func:`fer_keras.predict.published_model`."""
+    from fer_keras.predict import published_model
+
+    if paths[0].endswith(".keras"):
+        return paths[0], list(paths[1:])
+    return str(published_model()), list(paths)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """``predict``: print ``[{"image": PATH, "faces": [...]}, ...]``; optionally write annotated copies."""
     from pathlib import Path
@@ -214,12 +237,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from fer_keras.predict import FaceDetector, Predictor
     from fer_keras.predict.annotate import save_annotated
 
-    missing = [p for p in args.images if not Path(p).is_file()]
+    model, images = split_model_and_images(args.paths)
+    missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise DataError(f"Image file(s) not found: {', '.join(missing)}. Check the paths.")
-    predictor = Predictor.from_file(args.model, detector=FaceDetector(min_size=args.min_face))
+    predictor = Predictor.from_file(model, detector=FaceDetector(min_size=args.min_face))
     results = []
-    for path in args.images:
+    for path in images:
         img, faces = predictor.analyse(path, detect=not args.no_detect)
         results.append({"image": path, "faces": faces})
         if args.annotate:
@@ -232,12 +256,13 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """``serve``: load the model once, then answer HTTP until interrupted."""
     from fer_keras.data.paths import DataError
+    from fer_keras.predict import published_model
     from fer_keras.predict.service import run_server
 
     if args.max_upload_mb <= 0:
         raise DataError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     run_server(
-        args.model,
+        args.model or published_model(),
         host=args.host,
         port=args.port,
         max_upload_mb=args.max_upload_mb,
@@ -258,6 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_data(args)
         if args.command == "tune":
             return run_tune(args)
+        if args.command == "results-table":
+            from fer_keras.results_table import results_table, write_results_table
+
+            if args.write:
+                changed = write_results_table(args.write, args.root)
+                print(f"{args.write}: results table {'updated' if changed else 'already up to date'}")
+            else:
+                print(results_table(args.root))
+            return 0
         if args.command in ("predict", "serve"):
             return run_predict(args) if args.command == "predict" else run_serve(args)
         if args.command == "train":

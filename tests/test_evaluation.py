@@ -235,3 +235,25 @@ def test_confusion_readout_names_the_top_pair_of_the_matrix() -> None:
     assert reading["pairs"][0] == {"true": "neutral", "predicted": "sad", "count": 6, "share_of_true": 6 / 13}
     assert reading["text"].startswith("The most frequent confusion is neutral predicted as sad: 6 test images")
     assert confusion_readout(np.eye(4, dtype=int) * 5, names)["text"].startswith("No test image was misclassified")
+
+
+def test_flip_tta_averages_each_image_with_its_mirror() -> None:
+    from fer_keras.data.fast import ArrayDataset
+    from fer_keras.evaluation import evaluate_model
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 12, 12), dtype=np.uint8), rng.integers(0, 4, 40)
+    feed = ArrayDataset(images, labels, FER4_CLASSES, batch_size=16)  # 3 batches, the last one short
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((12, 12, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(4, "softmax")]
+    )
+    x = images[..., None].astype("float32") / 255
+    plain, mirrored = model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)
+    assert np.abs(plain - mirrored).max() > 1e-3  # the model is not mirror-symmetric: the flip matters
+    expected = (((plain + mirrored) / 2).argmax(axis=1) == labels).mean()
+    summary = evaluate_model(model, feed, FER4_CLASSES, n_resamples=0, flip_tta=True)
+    assert summary["accuracy"] == pytest.approx((plain.argmax(axis=1) == labels).mean())
+    assert summary["flip_tta"]["accuracy"] == pytest.approx(expected)
+    assert set(summary["flip_tta"]) == {"accuracy", "macro_f1", "weighted_f1"}
+    assert "flip_tta" not in evaluate_model(model, feed, FER4_CLASSES, n_resamples=0)

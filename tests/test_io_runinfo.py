@@ -211,3 +211,18 @@ def test_fingerprint_arrays() -> None:
     assert fingerprint_arrays({"n": np.array(5)})["arrays"] == {"n": {"shape": [], "dtype": "int64"}}
     with pytest.raises(TypeError, match="Python objects"):
         fingerprint_arrays({"names": np.array(["a", None], dtype=object)})
+
+
+def test_run_outputs_do_not_make_the_code_dirty(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    for path in ("pkg/module.py", "model_cards/fer7.md", "metrics/fer7.json", "notebooks/02.ipynb", "models/a.keras"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("first\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "first")
+    for path in ("model_cards/fer7.md", "metrics/fer7.json", "notebooks/02.ipynb", "models/a.keras"):
+        (repo / path).write_text("a recorded run rewrote this\n")
+    assert git_state(repo / "pkg")["dirty"] is False  # a card written after another run is still clean
+    (repo / "pkg" / "module.py").write_text("x = 2\n")
+    assert git_state(repo / "pkg")["dirty"] is True

@@ -259,6 +259,8 @@ def test_smoke_notice_only_for_non_full_profiles() -> None:
     full = render_model_card(_result("full"))
     assert "profile**" not in full
     assert "not the published results" not in full
+    cpu = render_model_card(_result("cpu"))
+    assert "**CPU profile**: the whole data set" in cpu and "not the published results" not in cpu
 
 
 def test_tuning_table_only_with_tuning() -> None:

@@ -31,7 +31,7 @@ from fer_keras.training import load_model, save_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT_FACE = (177, 66, 95, 95)
-COMMITTED_FER7 = REPO_ROOT / "models" / "fer7.keras"  # committed by the full-profile session (issue 12)
+COMMITTED_FER7 = REPO_ROOT / "models" / "fer7.keras"  # committed by `make results` (the published model)
 
 
 def assert_near(box, expected=ASTRONAUT_FACE, tolerance: int = 6) -> None:
@@ -209,9 +209,27 @@ def test_cli_predict_refuses_missing_files(
 
 @pytest.mark.skipif(
     not COMMITTED_FER7.is_file(),
-    reason=f"no committed full-profile FER-7 model: {COMMITTED_FER7.relative_to(REPO_ROOT)} is missing "
-    "(it comes with the full-profile results)",
+    reason=f"no published FER-7 model: {COMMITTED_FER7.relative_to(REPO_ROOT)} is missing "
+    "(`make results PROFILE=cpu` makes it)",
 )
-def test_committed_fer7_model_sees_the_astronaut_smile(astronaut_png: Path) -> None:
+def test_committed_fer7_model_sees_the_astronaut_smile(astronaut_png: Path, capsys: pytest.CaptureFixture) -> None:
     (face,) = predict_faces(COMMITTED_FER7, astronaut_png)
     assert face["emotion"] == "happy", face
+    assert Predictor.from_file().name == str(COMMITTED_FER7)  # no model named: the published one
+    assert cli.main(["predict", str(astronaut_png)]) == 0  # likewise on the command line
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["faces"][0]["emotion"] == "happy" and listed["faces"][0]["box"] == face["box"]
+
+
+def test_without_the_published_model_an_unnamed_model_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, astronaut_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import fer_keras.predict.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "PUBLISHED_MODEL", tmp_path / "models" / "fer7.keras")
+    assert cli.main(["predict", str(astronaut_png)]) == 2
+    err = capsys.readouterr().err
+    assert f"the published model {tmp_path / 'models' / 'fer7.keras'} is not there" in err
+    assert "Name a .keras file saved by `train`" in err
+    with pytest.raises(DataError, match="is not there"):
+        Predictor.from_file()

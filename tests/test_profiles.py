@@ -1,4 +1,4 @@
-"""Experiments and their smoke / full profiles."""
+"""Experiments and their smoke / cpu / full profiles."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from fer_keras.data.fer import DEFAULT_AUGMENTATION
 from fer_keras.profiles import EXPERIMENTS, PROFILE_NAMES, PROFILES, Settings, get_settings
 
 
-def test_every_experiment_has_smoke_and_full() -> None:
-    assert PROFILE_NAMES == ("smoke", "full")
+def test_every_experiment_has_smoke_cpu_and_full() -> None:
+    assert PROFILE_NAMES == ("smoke", "cpu", "full")
     assert set(EXPERIMENTS) == {"fer4", "fer7", "fashion_mlp", "fashion_cnn"}
     assert set(PROFILES) == {(e, p) for e in EXPERIMENTS for p in PROFILE_NAMES}
     for name in EXPERIMENTS:
-        smoke, full = get_settings(name, "smoke"), get_settings(name, "full")
-        assert (smoke.experiment, smoke.profile, full.profile) == (name, "smoke", "full")
-        assert smoke.smoke is True and full.smoke is False  # smoke runs the stratified subsets
-        assert 0 < smoke.epochs < full.epochs
-        assert smoke.batch_size > 0 and full.batch_size > 0
-        assert smoke.seed == full.seed == 1337
-        assert full.validation_split == 0.1
+        smoke, cpu, full = (get_settings(name, p) for p in PROFILE_NAMES)
+        assert (smoke.experiment, smoke.profile, cpu.profile, full.profile) == (name, "smoke", "cpu", "full")
+        assert smoke.smoke is True and cpu.smoke is False and full.smoke is False  # smoke runs the subsets
+        assert 0 < smoke.epochs < cpu.epochs <= full.epochs
+        assert smoke.batch_size > 0 and cpu.batch_size > 0 and full.batch_size > 0
+        assert smoke.seed == cpu.seed == full.seed == 1337
+        assert cpu.validation_split == full.validation_split == 0.1
 
 
 def test_experiment_definitions() -> None:
@@ -37,10 +37,19 @@ def test_experiment_definitions() -> None:
 
 def test_profile_values() -> None:
     fer4 = get_settings("fer4", "full")
-    assert (fer4.optimizer, fer4.learning_rate, fer4.schedule, fer4.label_smoothing) == ("sgd", 0.05, "cosine", 0.1)
-    assert fer4.augmentation == DEFAULT_AUGMENTATION and fer4.mixed_precision is True
-    assert get_settings("fer7", "full").class_weight == get_settings("fer7", "smoke").class_weight == "sqrt"
+    recipe = ("adam", 1e-3, "cosine", 0.1, 0.1, 0.3, 128)  # chosen on the validation split (benchmarks/README.md)
+    for exp, profile in (("fer4", "cpu"), ("fer4", "full"), ("fer7", "cpu"), ("fer7", "full")):
+        s = get_settings(exp, profile)
+        assert (s.optimizer, s.learning_rate, s.schedule, s.label_smoothing) == recipe[:4]
+        assert (s.conv_dropout, s.dense_dropout, s.batch_size) == recipe[4:]
+        assert s.monitor == "val_macro_f1" and s.mixed_precision is True
+    assert fer4.augmentation == DEFAULT_AUGMENTATION
+    assert get_settings("fer4", "cpu").pipeline == "fast"  # training is compute-bound: the cheapest feed
+    assert (get_settings("fer4", "cpu").epochs, get_settings("fer7", "cpu").epochs) == (30, 22)
+    assert get_settings("fer7", "full").class_weight == get_settings("fer7", "cpu").class_weight == "sqrt"
+    assert get_settings("fer7", "smoke").class_weight == "sqrt"
     assert get_settings("fer4", "smoke").class_weight is None
+    assert (get_settings("fer4", "smoke").conv_dropout, get_settings("fer4", "smoke").dense_dropout) == (0.25, 0.5)
     mlp = get_settings("fashion_mlp", "smoke")
     assert mlp.max_trials == 3 and mlp.tuner_epochs == 2
     assert get_settings("fashion_mlp", "full").max_trials == 30
@@ -66,7 +75,7 @@ def test_get_settings_unknown_names() -> None:
     assert "fer4, fer7, fashion_mlp, fashion_cnn" in str(info.value)
     with pytest.raises(ValueError, match="Unknown profile 'medium'") as info:
         get_settings("fer4", "medium")
-    assert "smoke, full" in str(info.value)
+    assert "smoke, cpu, full" in str(info.value)
 
 
 def test_settings_as_dict() -> None:

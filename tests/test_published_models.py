@@ -1,8 +1,8 @@
-"""The committed FER models (issue 12): the card's own snippet loads them, and on this CPU they score within
+"""The committed FER models: the card's own snippet loads them, and on this CPU they score within
 0.3 points of the card's test accuracy on the test split provided.
 
-The files come from the full-profile runs on an accelerator (tools/accelerator/README.md); until they are
-committed these tests are skipped, saying which file is missing.
+The files come from the recorded runs (`make results PROFILE=cpu`); until they are committed these tests are
+skipped, saying which file is missing.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def committed_files(experiment: str) -> dict[str, Path]:
     missing = [str(path.relative_to(REPO_ROOT)) for path in files.values() if not path.is_file()]
     if missing:
         pytest.skip(
-            f"{', '.join(missing)} not committed yet: the full-profile run on an accelerator produces them "
-            "(tools/accelerator/README.md, issue 12)"
+            f"{', '.join(missing)} not committed yet: `make results PROFILE=cpu` produces them (README, "
+            "'Make the published results')"
         )
     return files
 
@@ -45,7 +45,7 @@ def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path
     files = committed_files(experiment)
     assert files["model"].stat().st_size <= MAX_MODEL_BYTES
     metrics = json.loads(files["metrics"].read_text())
-    assert metrics["profile"] == "full" and metrics["model_path"] == f"models/{experiment}.keras"
+    assert metrics["profile"] in ("cpu", "full") and metrics["model_path"] == f"models/{experiment}.keras"
     (snippet,) = re.findall(r"```python\n(.*?)```", card_section(files["card"].read_text(), "How to Use"), re.DOTALL)
     assert f'keras.saving.load_model("models/{experiment}.keras")' in snippet
     env = {**os.environ, "FER_KERAS_DATA": str(data_root), "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -14,6 +15,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from fer_keras.data import FashionData, load_fashion
 from fer_keras.models import build_fashion_mlp
 from fer_keras.training import (
+    EpochProgress,
     TrainResult,
     balanced_class_weight,
     classes_path,
@@ -135,10 +137,11 @@ def test_make_callbacks(tmp_path: Path) -> None:
         keras.callbacks.ModelCheckpoint,
         keras.callbacks.EarlyStopping,
         keras.callbacks.ReduceLROnPlateau,
+        EpochProgress,  # one line per epoch with the time left, for a log followed with tail -f
         keras.callbacks.CSVLogger,  # after ReduceLROnPlateau, so its rows include the learning rate
         keras.callbacks.BackupAndRestore,  # last: an epoch is backed up once everything about it is written
     ]
-    checkpoint, early, reduce, csv, backup = callbacks
+    checkpoint, early, reduce, _, csv, backup = callbacks
     assert Path(backup.backup_dir) == folder / "backup"
     assert Path(csv.filename) == folder / "history.csv" and csv.append is True
     assert Path(checkpoint.filepath) == folder / "best.keras" and checkpoint.save_best_only is True
@@ -146,7 +149,7 @@ def test_make_callbacks(tmp_path: Path) -> None:
     assert (reduce.monitor, reduce.factor, reduce.patience) == ("val_accuracy", 0.5, 3)
     assert make_callbacks(folder, patience=2)[2].patience == 2  # at least 2
     without = make_callbacks(folder, reduce_lr=False)
-    assert not any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in without) and len(without) == 4
+    assert not any(isinstance(cb, keras.callbacks.ReduceLROnPlateau) for cb in without) and len(without) == 5
     assert (early.mode, checkpoint.mode, reduce.mode) == ("max", "max", "max")
     assert make_callbacks(folder, monitor="val_loss")[2].mode == "min"
     assert describe_callbacks(callbacks) == [
@@ -297,3 +300,14 @@ def test_dtype_policy_is_scoped_to_the_build() -> None:
     with pytest.raises(RuntimeError), dtype_policy("mixed_bfloat16"):
         raise RuntimeError("build failed")
     assert keras.config.dtype_policy().name == before
+
+
+def test_epoch_progress_prints_each_epoch_with_the_time_left(capsys: pytest.CaptureFixture[str]) -> None:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((8, 4), "float32"), np.zeros(8, "int32")
+    model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[EpochProgress()])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(re.search(r": \d+ s, about \d+ min left \(until \d\d:\d\d UTC\)$", line) for line in lines)
+    assert lines[-1].split(", about ")[1].startswith("0 min left")

@@ -2,9 +2,18 @@
 
 from fer_keras.predict.faces import FaceDetector, crop_region, face_crops
 from fer_keras.predict.images import BadImageError, read_image
-from fer_keras.predict.predictor import Predictor, check_model, get_predictor, load_checked_model, predict_faces
+from fer_keras.predict.predictor import (
+    PUBLISHED_MODEL,
+    Predictor,
+    check_model,
+    get_predictor,
+    load_checked_model,
+    predict_faces,
+    published_model,
+)
 
 __all__ = [
+    "PUBLISHED_MODEL",
     "BadImageError",
     "FaceDetector",
     "Predictor",
@@ -14,5 +23,6 @@ __all__ = [
     "get_predictor",
     "load_checked_model",
     "predict_faces",
+    "published_model",
     "read_image",
 ]

@@ -89,8 +89,9 @@ class Predictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, **kwargs: Any) -> Predictor:
-        """Load the ``.keras`` file at ``path`` and the class names saved beside it."""
+    def from_file(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> Predictor:
+        """Load the ``.keras`` file at ``path`` (default: :func:`published_model`) and the class names beside it."""
+        path = published_model() if path is None else path
         model, class_names = load_checked_model(path)
         return cls(model, class_names, name=str(path), **kwargs)
 
@@ -169,6 +170,20 @@ def default_detector() -> FaceDetector:
 @lru_cache(maxsize=4)
 def _predictor_from_file(path: str, mtime_ns: int) -> Predictor:
     return Predictor.from_file(path)
+
+
+PUBLISHED_MODEL = Path(__file__).resolve().parents[2] / "models" / "fer7.keras"
+"""The published FER-7 model of a fer_keras checkout (``models/fer7.keras``, trained by ``make results``)."""
+
+
+def published_model() -> Path:
+    """:data:`PUBLISHED_MODEL`, or a DataError naming it and what to pass instead."""
+    if not PUBLISHED_MODEL.is_file():
+        raise DataError(
+            f"No model named and the published model {PUBLISHED_MODEL} is not there (a git checkout of fer_keras "
+            "has it in models/). Name a .keras file saved by `train`, e.g. runs/smoke/artifacts/fer7/model.keras."
+        )
+    return PUBLISHED_MODEL
 
 
 def get_predictor(
