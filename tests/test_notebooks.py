@@ -66,3 +66,27 @@ def test_read_outs_come_from_the_package(path: Path) -> None:
     keras_steps = ("= load_", "= build_", ".summary(", ".compile(", "training.train(", "evaluation.evaluate_model(")
     for step in keras_steps:  # the Keras steps a reader wants to see are visible in cells
         assert step in source, step
+
+
+NOTEBOOK_EXPERIMENTS = {"01_": ("fer4",), "02_": ("fer7",), "03_": ("fashion_mlp", "fashion_cnn")}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_published_cards_come_from_the_committed_notebooks(path: Path) -> None:
+    """A published run (metrics/<exp>.json of the cpu or full profile) is the committed notebook's own
+    execution: the notebook prints that profile and the same test accuracy and macro-F1."""
+    root = path.parents[1]
+    published = []
+    for experiment in NOTEBOOK_EXPERIMENTS[path.name[:3]]:
+        metrics_path = root / "metrics" / f"{experiment}.json"
+        if metrics_path.is_file() and json.loads(metrics_path.read_text())["profile"] in ("cpu", "full"):
+            published.append(json.loads(metrics_path.read_text()))
+    if not published:
+        pytest.skip(f"no published run of {NOTEBOOK_EXPERIMENTS[path.name[:3]]} yet (make results)")
+    printed = "\n".join(_outputs_text(cell) for cell in _cells(path))
+    for result in published:
+        m = result["metrics"]
+        assert f"Profile:  {result['profile']}" in printed
+        assert f"{result['title']}: test accuracy {m['accuracy']:.1%}" in printed, result["experiment"]
+        assert f"macro-F1 {m['macro_f1']:.3f}" in printed
+        assert result["run"]["git_dirty"] is False, "a published run must come from committed code"
