@@ -6,7 +6,8 @@
 #   STEP     notebook:02 | notebook:01 | notebook:03   execute the notebook with papermill in PROFILE: these ARE the
 #                                                      recorded runs (model_cards/, figures/, metrics/, the notebook)
 #            compact:fer7 | compact:fer4               models/<exp>.keras (<= 16 MiB) + .classes.json from the run
-#            default: notebook:02 compact:fer7 notebook:01 compact:fer4 notebook:03
+#            photo:fer7                                 figures/astronaut_fer7_annotated.png: models/fer7.keras on a photo
+#            default: notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03
 # A step whose outputs are already there for PROFILE is skipped (FORCE=1 redoes it), so running the same command
 # again after an interruption continues the queue. An interrupted fit resumes at its last finished epoch from the
 # BackupAndRestore state under artifacts/, which this script links to ${FER_KERAS_HOME:-~/.cache/fer_keras}/artifacts
@@ -25,7 +26,7 @@ if [ "${1:-}" = --detach ]; then
   exit 0
 fi
 PROFILE=${1:?usage: tools/results.sh [--detach] PROFILE [STEP ...]}; shift
-STEPS=("$@"); [ ${#STEPS[@]} -gt 0 ] || STEPS=(notebook:02 compact:fer7 notebook:01 compact:fer4 notebook:03)
+STEPS=("$@"); [ ${#STEPS[@]} -gt 0 ] || STEPS=(notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03)
 PY=${PYTHON:-$REPO/.venv/bin/python}
 HOME_DIR=${FER_KERAS_HOME:-$HOME/.cache/fer_keras}
 export FER_KERAS_DATA=${FER_KERAS_DATA:-$REPO/data} PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
@@ -65,6 +66,7 @@ done_already() {
     notebook:*) local nb=${1#notebook:}; recorded ${EXPERIMENTS[$nb]} \
                   && grep -q "Profile:  $PROFILE" "notebooks/${NOTEBOOKS[$nb]}.ipynb" ;;
     compact:*) published "${1#compact:}" ;;
+    photo:*) [ -f "figures/astronaut_${1#photo:}_annotated.png" ] && [ "figures/astronaut_${1#photo:}_annotated.png" -nt "models/${1#photo:}.keras" ] ;;
   esac
 }
 
@@ -73,6 +75,7 @@ outputs_of() {
     notebook:*) local nb=${1#notebook:} e; echo "notebooks/${NOTEBOOKS[$nb]}.ipynb"
                 for e in ${EXPERIMENTS[$nb]}; do echo "model_cards/$e.md metrics/$e.json figures/${e}_*.png"; done ;;
     compact:*) local e=${1#compact:}; echo "models/$e.keras models/$e.classes.json model_cards/$e.md metrics/$e.json" ;;
+    photo:*) echo "figures/astronaut_${1#photo:}_annotated.png" ;;
   esac
 }
 
@@ -87,7 +90,13 @@ run_step() {
         && chmod 644 "$tmp" && mv "$tmp" "notebooks/$name.ipynb" && return 0
       echo "the notebook as far as it ran: $tmp"; return 1 ;;
     compact:*) "$PY" tools/accelerator/publish.py --base . --data "$FER_KERAS_DATA" "${1#compact:}" ;;
-    *) echo "error: unknown step '$1' (notebook:01|02|03, compact:fer4|fer7)"; return 2 ;;
+    photo:*)  # scikit-image's astronaut photo through `predict --annotate`, as a user would run it
+      local e=${1#photo:} dir; dir=$(mktemp -d)
+      "$PY" -c "import sys, skimage, PIL.Image; PIL.Image.fromarray(skimage.data.astronaut()).save(sys.argv[1])" \
+        "$dir/astronaut_$e.png" \
+        && "$PY" -m fer_keras predict "models/$e.keras" "$dir/astronaut_$e.png" --annotate "$dir" \
+        && mv "$dir/astronaut_${e}_annotated.png" figures/ ;;
+    *) echo "error: unknown step '$1' (notebook:01|02|03, compact:fer4|fer7, photo:fer7)"; return 2 ;;
   esac
 }
 
