@@ -39,6 +39,7 @@ from fer_keras.data.fer import DEFAULT_AUGMENTATION, flow_frame, list_class_imag
 from fer_keras.data.paths import fer_split_dir, resolve_data_root
 from fer_keras.io import atomic_write_json, atomic_write_text
 from fer_keras.models import build_fer_cnn
+from fer_keras.precision import bf16_is_native
 from fer_keras.runinfo import collect_run_info, has_accelerator
 
 AUGMENT = DEFAULT_AUGMENTATION  # the experiments' augmentation: rotation 10, shifts 0.1, zoom 0.1, flip
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mixed-precision",
         choices=("auto", "on", "off"),
         default="auto",
-        help="also train in mixed_bfloat16 (auto: on accelerators only)",
+        help="also train in mixed_bfloat16 (auto: where bf16 is native: accelerators, CPUs with avx512_bf16/amx_bf16)",
     )
     parser.add_argument("--cache-dir", default=None, help="decode cache folder (default: a temporary one)")
     parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/<device>.json)")
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> Path:
         rows += data_rows(frame, classes, fast, args)
         if not args.skip_train:
             rows += train_rows(frame, classes, fast, args, steps, "float32")
-            if args.mixed_precision == "on" or (args.mixed_precision == "auto" and accelerator):
+            if args.mixed_precision == "on" or (args.mixed_precision == "auto" and bf16_is_native()):
                 rows += train_rows(frame, classes, fast, args, steps, "mixed_bfloat16")
     add_ratios(rows)
     table = markdown_table(rows)

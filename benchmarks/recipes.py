@@ -39,17 +39,22 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "adam-dropout-0.05-0.2": {"conv_dropout": 0.05, "dense_dropout": 0.2},
     "adam-less-dropout-batch64": {"conv_dropout": 0.1, "dense_dropout": 0.3, "batch_size": 64},
     "adam-less-dropout-no-weights": {"conv_dropout": 0.1, "dense_dropout": 0.3, "class_weight": ""},
+    # the profile as it is, and the same in float32: does bf16 learn as float32 does (and how much faster)?
+    "profile": {},
+    "profile-float32": {"mixed_precision": False},
 }
 
 
-def run_candidate(experiment: str, profile: str, name: str, epochs: int, data_dir: str | None) -> dict:
+def run_candidate(
+    experiment: str, profile: str, name: str, epochs: int, data_dir: str | None, train_fraction: float = 1.0
+) -> dict:
     """Train one candidate and return its per-epoch validation history (in this process)."""
     from fer_keras import training
     from fer_keras.experiments import OutputPaths, build_model, dtype_policy_for, fit_model, prepare_data
     from fer_keras.profiles import get_settings
 
     overrides = CANDIDATES[name]
-    settings = get_settings(experiment, profile, epochs=epochs, **overrides)
+    settings = get_settings(experiment, profile, epochs=epochs, train_fraction=train_fraction, **overrides)
     training.set_seed(settings.seed)
     data = prepare_data(settings, data_dir)
     training.set_seed(settings.seed)
@@ -78,13 +83,14 @@ def run_candidate(experiment: str, profile: str, name: str, epochs: int, data_di
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    """A table: one row per candidate, best validation macro-F1 first."""
+    """A table: one row per candidate, best validation macro-F1 first (runs of <= 6 epochs: every epoch too)."""
+    short = all(len(r.get("val_accuracy", [])) <= 6 for r in rows)
     lines = [
         header,
         "",
         "| candidate | overrides | epochs | best val macro-F1 (epoch) | val accuracy there | last val acc | "
-        "last train acc | images/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "last train acc | images/s |" + (" val accuracy by epoch |" if short else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---|" if short else ""),
     ]
     for r in sorted(rows, key=lambda r: -(r.get("best_val_macro_f1") or 0)):
         if "error" in r:
@@ -95,18 +101,21 @@ def markdown(rows: list[dict], header: str) -> str:
             f"| {r['candidate']} | `{json.dumps(r['overrides'])}` | {r['epochs_run']} | "
             f"{r['best_val_macro_f1']:.4f} ({r['best_epoch']}) | {r['val_accuracy'][best]:.4f} | "
             f"{r['val_accuracy'][-1]:.4f} | {r['accuracy'][-1]:.4f} | {r['images_per_s']:.0f} |"
+            + (f" {', '.join(f'{v:.4f}' for v in r['val_accuracy'])} |" if short else "")
         )
     return "\n".join(lines) + "\n"
 
 
 def write_results(out: Path, args: argparse.Namespace, epochs: int, info: dict, rows: list[dict], wall: float) -> None:
     """``out`` (JSON) and the ``.md`` table beside it, for the candidates finished so far."""
+    share = f" on {args.train_fraction:.0%} of train" if args.train_fraction < 1 else ""
     header = (
-        f"Recipes for `{args.experiment}` ({args.profile} profile overrides), {epochs} epochs each, validation split "
-        f"only. Device: {info['device']}; Keras {info['keras_version']} on {info['backend']} "
+        f"Recipes for `{args.experiment}` ({args.profile} profile overrides), {epochs} epochs each{share}, "
+        f"validation split only. Device: {info['device']}; Keras {info['keras_version']} on {info['backend']} "
         f"{info['backend_version']}; {info['date']}; {args.jobs} at a time; {wall:.0f} s in all."
     )
     result = {"experiment": args.experiment, "profile": args.profile, "epochs": epochs, "run": info, "rows": rows}
+    result["train_fraction"] = args.train_fraction
     out.write_text(json.dumps(result, indent=1))
     out.with_suffix(".md").write_text(markdown(rows, header))
 
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--epochs", type=int, default=None, help="default: the profile's epochs")
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated names")
+    parser.add_argument("--train-fraction", type=float, default=1.0, help="a stratified share of train (FER)")
     parser.add_argument("--jobs", type=int, default=1, help="candidates trained at once (one process each)")
     parser.add_argument("--data", default=None, help="data root (default: $FER_KERAS_DATA, else ./data)")
     parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/recipes-...)")
@@ -127,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
     epochs = args.epochs or get_settings(args.experiment, args.profile).epochs
     if args.one:
-        print(json.dumps(run_candidate(args.experiment, args.profile, args.one, epochs, args.data)), flush=True)
+        row = run_candidate(args.experiment, args.profile, args.one, epochs, args.data, args.train_fraction)
+        print(json.dumps(row), flush=True)
         return 0
 
     from fer_keras.runinfo import collect_run_info
@@ -148,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         while pending and len(running) < args.jobs:
             name = pending.pop(0)
             cmd = [sys.executable, __file__, args.experiment, "--profile", args.profile, "--epochs", str(epochs)]
-            cmd += ["--one", name] + (["--data", args.data] if args.data else [])
+            cmd += ["--one", name, "--train-fraction", str(args.train_fraction)]
+            cmd += ["--data", args.data] if args.data else []
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed when the process ends
             running[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ), log)
             print(f"[{time.perf_counter() - start:6.0f} s] started {name}", flush=True)

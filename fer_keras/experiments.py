@@ -123,6 +123,7 @@ def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) 
         workers=settings.workers,
         cache_dir=cache_dir(),
         augment_on="model",  # fastest measured on CPU (benchmarks/README.md); on accelerators it stays on device
+        train_fraction=settings.train_fraction,
     )
 
 

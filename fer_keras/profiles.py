@@ -83,6 +83,7 @@ class Settings:
     deterministic: bool = False  # the backend's deterministic ops (fer_keras.determinism), slower on GPUs
     smoke: bool = False
     validation_split: float = 0.1
+    train_fraction: float = 1.0  # FER: a stratified share of the training split (quick comparisons only)
     pipeline: str = "auto"  # "auto": the fast path on accelerators, ImageDataGenerator on CPU
     conv_dropout: float = 0.25  # FER CNN: dropout after each convolution block
     dense_dropout: float = 0.5  # FER CNN: dropout after each hidden dense layer

@@ -379,3 +379,16 @@ def test_class_too_small_for_split(make_fer_tree) -> None:
     root = make_fer_tree(per_class=1)
     with pytest.raises(DataError, match=r"smallest class .* has 1 training image.*Add images to that class"):
         load_fer(FER4_CLASSES, root, validation_split=0.1)
+
+
+def test_train_fraction_keeps_a_stratified_share_of_train_only(data_root: Path) -> None:
+    full = fer_frames(FER4_CLASSES, data_root, check=False)
+    quarter = fer_frames(FER4_CLASSES, data_root, check=False, train_fraction=0.25)
+    assert len(quarter["train"]) == round(len(full["train"]) * 0.25)
+    assert set(quarter["train"]["filename"]) <= set(full["train"]["filename"])
+    shares = full["train"]["class"].value_counts(normalize=True)
+    assert (quarter["train"]["class"].value_counts(normalize=True) - shares).abs().max() < 0.002
+    for split in ("validation", "test"):
+        assert quarter[split].equals(full[split])
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        fer_frames(FER4_CLASSES, data_root, check=False, train_fraction=0)

@@ -169,11 +169,20 @@ def fer_frames(
     seed: int = 1337,
     smoke: bool = False,
     check: bool = True,
+    train_fraction: float = 1.0,
 ) -> dict[str, pd.DataFrame]:
-    """File lists of the train, validation and test splits (seeded split; smoke subset; checked files)."""
+    """File lists of the train, validation and test splits (seeded split; smoke subset; checked files).
+
+    ``train_fraction`` < 1 keeps a seeded stratified share of the training split (e.g. for quick comparisons);
+    validation and test stay whole.
+    """
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
     root = resolve_data_root(data_dir)
     train_dir, test_dir = fer_split_dir(root, "train"), fer_split_dir(root, "test")
     train, validation = split_validation(list_class_images(train_dir, classes), validation_split, seed)
+    if train_fraction < 1:
+        train = stratified_sample(train, round(len(train) * train_fraction), seed)
     frames = {"train": train, "validation": validation, "test": list_class_images(test_dir, classes)}
     if smoke:
         frames = {split: stratified_sample(frame, SMOKE_SIZES[split], seed) for split, frame in frames.items()}
@@ -238,6 +247,7 @@ def load_fer(
     use_multiprocessing: bool = False,
     cache_dir: str | os.PathLike | None = None,
     augment_on: str = "cpu",
+    train_fraction: float = 1.0,
 ) -> FerData:
     """Train (shuffled, augmented), validation and test (unshuffled) iterators for FER-2013 ``classes``.
 
@@ -246,7 +256,7 @@ def load_fer(
     decodes the images once into a uint8 array (cached in ``cache_dir`` if given) and
     augments whole batches with one vectorised warp (same semantics, much faster);
     ``augment_on="model"`` leaves that warp to a ``RandomAffine`` layer in the model
-    (on the accelerator). ``"imagegenerator"`` is the plain feed.
+    (on the accelerator). ``"imagegenerator"`` is the plain feed. ``train_fraction`` as in :func:`fer_frames`.
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
@@ -256,7 +266,13 @@ def load_fer(
     augment = dict(DEFAULT_AUGMENTATION) if augmentation is True else (dict(augmentation) if augmentation else None)
     # The fast path decodes every file anyway and reports a bad one by path, so it skips the separate check.
     frames = fer_frames(
-        classes, data_dir, validation_split=validation_split, seed=seed, smoke=smoke, check=pipeline != "fast"
+        classes,
+        data_dir,
+        validation_split=validation_split,
+        seed=seed,
+        smoke=smoke,
+        check=pipeline != "fast",
+        train_fraction=train_fraction,
     )
     if pipeline == "fast":
         from fer_keras.data.fast import build_fast_iterators
