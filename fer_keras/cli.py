@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "full: longer, for accelerators",
     )
     train.add_argument("--data", help="folder holding fer2013/ and fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
-    train.add_argument("--out", help="output base folder (default: . for cpu and full, runs/smoke for smoke)")
+    train.add_argument("--out", help="output base folder (default: . for cpu, full/ for full, runs/smoke for smoke)")
     train.add_argument("--epochs", type=int, help="override the profile's epochs")
     train.add_argument("--seed", type=int, help="override the profile's seed")
     train.add_argument(
@@ -131,7 +131,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     )
     tune.add_argument("--profile", choices=PROFILE_NAMES, default="smoke")
     tune.add_argument("--data", help="folder holding fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
-    tune.add_argument("--out", help="output base folder (default: . for cpu and full, runs/smoke for smoke)")
+    tune.add_argument("--out", help="output base folder (default: . for cpu, full/ for full, runs/smoke for smoke)")
     tune.add_argument("--max-trials", type=int, help="chief: override the profile's trial budget")
     tune.add_argument("--tuner-epochs", type=int, help="worker: override the profile's epochs per trial")
     tune.add_argument("--epochs", type=int, help="chief: override the epochs of the final retraining")

@@ -74,9 +74,11 @@ class OutputPaths:
 
 
 def default_out_dir(profile: str, root: str | os.PathLike = ".") -> Path:
-    """``root`` for the published profiles (``cpu``, ``full``: the committed cards and figures),
-    ``root/runs/<profile>`` otherwise."""
-    return Path(root) if profile in PUBLISHED_PROFILES else Path(root) / "runs" / profile
+    """Where a run of ``profile`` writes: ``root`` for ``cpu`` (the published cards, figures and metrics),
+    ``root/full`` for the accelerator profile (committed beside them), ``root/runs/<profile>`` otherwise."""
+    if profile in PUBLISHED_PROFILES:
+        return Path(root) if profile == "cpu" else Path(root) / profile
+    return Path(root) / "runs" / profile
 
 
 def cache_dir() -> Path:

@@ -83,6 +83,7 @@ RUN_OUTPUTS: tuple[str, ...] = (
     "metrics/**",
     "models/**",
     "benchmarks/results/**",
+    "full/**",
     "notebooks/*.ipynb",
     "README.md",
 )

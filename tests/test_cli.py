@@ -348,8 +348,8 @@ def test_output_paths_and_default_out_dir(tmp_path: Path) -> None:
     assert out.metrics == tmp_path / "metrics" / "fer7.json"
     assert out.model == tmp_path / "artifacts" / "fer7" / "model.keras"
     assert out.figure("curves") == tmp_path / "figures" / "fer7_curves.png"
-    assert default_out_dir("full") == Path(".") and default_out_dir("smoke", "x") == Path("x/runs/smoke")
-    assert default_out_dir("cpu") == Path(".")  # the published profiles write the committed folders
+    assert default_out_dir("full") == Path("full") and default_out_dir("smoke", "x") == Path("x/runs/smoke")
+    assert default_out_dir("cpu") == Path(".")  # the published profile writes the committed folders
 
 
 def test_resolve_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,8 @@
 #   benchmark     benchmarks/pipeline.py on the device (fp32 + bf16 rows)        -> benchmarks/results/<device>-jax.*
 #   train[:EXP]   python -m fer_keras train EXP --profile full (all four without :EXP): the fallback when a notebook
 #                 cannot run (a notebook trains its models itself, so the two are alternatives, not both)
-#   all           notebook:01 compact:fer4 notebook:02 compact:fer7 parity notebook:03 benchmark
+#   all           notebook:02 notebook:01 benchmark parity notebook:03 (the most valuable first: 15 minutes of
+#                 device time hold the two FER runs and the benchmark; parity and Fashion-MNIST if time is left)
 #   setup         only install the wheels, unpack the carried data and check the environment (the queue is untouched)
 # Steps run one at a time, each detached in its own process session. A call hands over after CALL_BUDGET seconds
 # (default 540; the device tool kills a call at 600) with exit status 100; the step goes on, and the next call,
@@ -51,7 +52,7 @@ else
   PY=${PYTHON:-python3}
   SITE=${SITE:-/tmp/site}
   PROFILE=full
-  BASE=$REPO                            # the full profile writes the committed folders
+  BASE=$REPO/full                       # the full profile writes full/ (the cpu profile's results stay at the root)
   DATA_ROOT=$REPO/data                  # git-ignored; the notebooks' default data_dir (../data)
   DATA_ARG=data                         # as the cards record it: relative to the repository root
   RESULTS=$REPO/benchmarks/results      # benchmark and parity JSON/Markdown (named after the device)
@@ -112,7 +113,8 @@ git_skeleton() {  # a git index for HEAD's commit, so the cards can name it (the
       && git update-ref HEAD "$(cat .device/git-head)" && git read-tree HEAD && git update-index -q --refresh
   fi
   # The runs rewrite these (committed outputs, not code): a card written after another must not call the tree dirty.
-  git ls-files -z -- model_cards figures metrics models benchmarks/results | xargs -0 -r git update-index --skip-worktree
+  git ls-files -z -- model_cards figures metrics models full benchmarks/results notebooks \
+    | xargs -0 -r git update-index --skip-worktree
   echo "git: HEAD $(git rev-parse --short HEAD), $(git status --porcelain --untracked-files=no | wc -l) file(s) differ"
 }
 
@@ -176,13 +178,16 @@ run_step() {
 # ---------------------------------------------------------------- collect into $OUT (after every step)
 collect() {  # results.tar.gz with repository paths; logs and failed notebooks under the ignored runs/accelerator/
   local list=$OUT/.files tmp=$OUT/.results.tar.gz extra=() rel
-  (cd "$BASE" && for p in $OUTPUTS; do [ -f "$p" ] && [ "${p%.keras}" = "$p" ] && echo "$p"; done) > "$list"
+  local base; base=$(realpath --relative-to="$REPO" "$BASE")   # list repository paths (full/..., runs/smoke/...)
+  (cd "$BASE" && for p in $OUTPUTS; do [ -f "$p" ] && [ "${p%.keras}" = "$p" ] && echo "$base/$p"; done) > "$list"
   [ -n "$(ls "$STAGE/notebooks" 2> /dev/null)" ] && extra+=(-C "$STAGE" notebooks)
   for dir in "$STATE/logs" "$STAGE/failed" "$RESULTS"; do
     rel=$(realpath --relative-to="$REPO" "$dir")
     [ -n "$(ls "$dir" 2> /dev/null)" ] && extra+=(-C "$REPO" "$rel")
   done
-  tar -czf "$tmp" -C "$BASE" -T "$list" "${extra[@]}" && mv "$tmp" "$OUT/results.tar.gz"
+  # the executed notebooks go beside the run's cards (full/notebooks/), never over the committed cpu notebooks
+  tar -czf "$tmp" --transform "s,^notebooks/,$base/notebooks/," -C "$REPO" -T "$list" "${extra[@]}" \
+    && mv "$tmp" "$OUT/results.tar.gz"
   rm -f "$list"
   for e in fer4 fer7; do
     [ -f "$BASE/models/$e.keras" ] && cp "$BASE/models/$e.keras" "$OUT/$e.keras"
@@ -239,7 +244,7 @@ follow() {  # wait for the current step, streaming its log; 0 when it ended, 1 w
 expand() {  # steps as given, with `all` spelled out
   for step in "$@"; do
     if [ "$step" = all ]; then
-      printf '%s\n' notebook:01 compact:fer4 notebook:02 compact:fer7 parity notebook:03 benchmark
+      printf '%s\n' notebook:02 notebook:01 benchmark parity notebook:03
     else echo "$step"; fi
   done
 }
