@@ -29,7 +29,7 @@ def queue(checkout: Path, *args: str, **env: str) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         env=environment,
-        timeout=60,
+        timeout=300,
     )
 
 
