@@ -1,17 +1,21 @@
-"""Use a trained model on ordinary photos: find faces, classify their expression, serve it over HTTP."""
+"""Use a trained model on ordinary photos and videos: find faces, classify their expression, serve it over HTTP."""
 
 from fer_keras.predict.faces import FaceDetector, crop_region, face_crops
 from fer_keras.predict.images import BadImageError, read_image
 from fer_keras.predict.predictor import Predictor, check_model, get_predictor, load_checked_model, predict_faces
+from fer_keras.predict.video import BadVideoError, analyze_video, is_video
 
 __all__ = [
     "BadImageError",
+    "BadVideoError",
     "FaceDetector",
     "Predictor",
+    "analyze_video",
     "check_model",
     "crop_region",
     "face_crops",
     "get_predictor",
+    "is_video",
     "load_checked_model",
     "predict_faces",
     "read_image",
