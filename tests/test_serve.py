@@ -134,6 +134,7 @@ def test_page_and_docs_are_served(served_model: str) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert 'type="file"' in html and "<canvas" in html and 'fetch("predict"' in html
+    assert 'id="mode-camera"' in html and "getUserMedia" in html and "<video" in html  # Camera mode
     for external in ("http://", "https://", "<script src", "<link", "@import", "url("):
         assert external not in html  # self-contained: no CDN script, stylesheet, font or image
     assert httpx.get(f"{served_model}/docs", timeout=30).status_code == 200
