@@ -61,6 +61,12 @@ class BadVideoError(DataError):
     """The input is not a readable video, or a video without frames."""
 
 
+def check_sampling(every: int, max_frames: int | None) -> None:
+    """Raise ``ValueError`` unless ``every`` >= 1 and ``max_frames`` is None or >= 1."""
+    if every < 1 or (max_frames is not None and max_frames < 1):
+        raise ValueError(f"every and max_frames must be >= 1, got every={every}, max_frames={max_frames}")
+
+
 def is_video(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a video: recognised by its first bytes (MP4/MOV, AVI, Matroska/WebM, Y4M,
     MPEG, WMV, FLV, Ogg), else by its extension (:data:`VIDEO_EXTENSIONS`)."""
@@ -144,8 +150,11 @@ class VideoReader:
         """Yield ``(index, time_s, bgr)`` for every frame, to the end or to the ``max_frames``-th frame to
         analyse (frames ``0, every, 2 * every, ...``). With ``keep_all`` False the frames in between are only
         grabbed, not converted (their ``bgr`` is None). A reader is iterated once; it is closed at the end."""
-        if every < 1 or (max_frames is not None and max_frames < 1):
-            raise ValueError(f"every and max_frames must be >= 1, got every={every}, max_frames={max_frames}")
+        try:
+            check_sampling(every, max_frames)
+        except ValueError:
+            self.close()
+            raise
         stop = threading.Event()
         slots: queue.Queue = queue.Queue(maxsize=PREFETCH)
 
@@ -211,8 +220,9 @@ def analyse_frames(
 
     info = reader.info
     total = info.frame_count
-    if max_frames is not None:
-        total = min(total, max_frames * every) if total else max_frames * every
+    if max_frames is not None:  # reading stops at the max_frames-th analysed frame
+        last = (max_frames - 1) * every + 1
+        total = min(total, last) if total else last
     show = progress if progress is not None else (not total or total > PROGRESS_FRAMES)
     with tqdm(total=total or None, unit="frame", desc=reader.path.name, disable=not show, file=sys.stderr) as bar:
         for index, time_s, bgr in reader.frames(every=every, max_frames=max_frames, keep_all=keep_all):
@@ -270,6 +280,7 @@ def analyze_video(
     ``analysed_times`` and ``seconds`` (wall time). ``model_or_predictor`` is as in ``predict_faces``.
     Raises :class:`BadVideoError` for a file that is not a readable video or has no frames.
     """
+    check_sampling(every, max_frames)
     predictor = get_predictor(model_or_predictor, class_names)
     reader = VideoReader(path)
     rows: list[dict[str, Any]] = []

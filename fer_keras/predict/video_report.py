@@ -7,24 +7,76 @@ failed or interrupted run leaves nothing half-written.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fer_keras.data.paths import DataError
 from fer_keras.io import atomic_write_json
 from fer_keras.predict.annotate import annotate_bgr
 from fer_keras.predict.predictor import Predictor
-from fer_keras.predict.video import VideoReader, analyse_frames, face_rows, make_table, video_attrs
+from fer_keras.predict.video import (
+    PREFETCH,
+    VideoReader,
+    analyse_frames,
+    check_sampling,
+    face_rows,
+    make_table,
+    video_attrs,
+)
 
 NO_FACE = "no face"
 """Key of :func:`summarise`'s ``time_share`` for analysed frames without a face."""
 SMOOTH_S = 0.5
 """Width of the rolling mean of the timeline figure, in seconds of video."""
+
+
+class AnnotatedVideoWriter:
+    """Frames with their faces drawn, encoded by ``cv2.VideoWriter`` (MPEG-4 part 2) in a thread of its own.
+
+    Drawing and encoding (OpenCV releases the GIL) overlap the analysis of the next frame; at most
+    :data:`PREFETCH` frames wait. :meth:`close` finishes the file and raises any error met while writing.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        import cv2
+
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            raise DataError(f"OpenCV cannot write an MPEG-4 video to {path}; check that the folder is writable.")
+        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write(annotate_bgr(*item))
+                except BaseException as err:  # raised by write() or close() in the caller's thread
+                    self._error = err
+
+    def write(self, frame: np.ndarray, faces: list[dict[str, Any]]) -> None:
+        """Queue ``frame`` (BGR) to be written with ``faces``' boxes and labels drawn on it."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((frame, faces))
+
+    def close(self) -> None:
+        """Write the frames still queued, then finish the file."""
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
+        if self._error is not None:
+            raise self._error
 
 
 def output_paths(video: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -79,10 +131,9 @@ def video_report(
 
     The video is opened and checked before anything is created (:class:`BadVideoError`).
     """
-    import cv2
-
     from fer_keras.plots import plot_emotion_timeline, save_figure
 
+    check_sampling(every, max_frames)
     reader = VideoReader(video)
     info = reader.info
     final = output_paths(video, out_dir)
@@ -91,13 +142,11 @@ def video_report(
     try:
         staged = {key: staging / path.name for key, path in final.items()}
         fps = info.fps or 25.0
-        writer = cv2.VideoWriter(str(staged["video"]), cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
-        if not writer.isOpened():
-            raise DataError(f"OpenCV cannot write an MPEG-4 video into {staging}; check that the folder is writable.")
         rows: list[dict[str, Any]] = []
         times: list[float] = []
         shown: list[dict[str, Any]] = []
         frames_read, start = 0, time.perf_counter()
+        writer = AnnotatedVideoWriter(staged["video"], fps, (info.width, info.height))
         try:
             for result in analyse_frames(
                 predictor, reader, every=every, max_frames=max_frames, keep_all=True, detect=detect, progress=progress
@@ -107,9 +156,9 @@ def video_report(
                     shown = result.faces
                     times.append(result.time_s)
                     rows.extend(face_rows(result))
-                writer.write(annotate_bgr(result.bgr, shown))
+                writer.write(result.bgr, shown)
         finally:
-            writer.release()
+            writer.close()
         seconds = time.perf_counter() - start
         table = make_table(rows, predictor.class_names, video_attrs(info, frames_read, times, seconds, every))
         table.to_csv(staged["csv"], index=False)
