@@ -22,7 +22,7 @@ from PIL import Image
 from fer_keras import cli
 from fer_keras.constants import FER7_CLASSES
 from fer_keras.predict import BadVideoError, Predictor, analyze_video, get_predictor, is_video
-from fer_keras.predict.video_report import NO_FACE
+from fer_keras.predict.video_report import NO_FACE, video_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = (640, 480)
@@ -112,6 +112,17 @@ def test_every_and_max_frames(predictor: Predictor, clip: Path) -> None:
     assert table.attrs["analysed_times"] == [0.0, 0.2, 0.4, 0.6]
     with pytest.raises(ValueError, match="every"):
         analyze_video(predictor, clip, every=0)
+
+
+def test_every_n_frames_in_the_report_keeps_the_boxes_between(predictor: Predictor, clip: Path, tmp_path) -> None:
+    summary = video_report(predictor, clip, tmp_path, every=3, max_frames=5, progress=False)
+    assert (summary["frames_read"], summary["frames_analysed"], summary["frames_with_face"]) == (13, 5, 5)
+    table = pd.read_csv(summary["outputs"]["csv"])
+    assert table["frame"].tolist() == [0, 3, 6, 9, 12]
+    annotated = video_frames(Path(summary["outputs"]["video"]))
+    assert len(annotated) == 13
+    row = table.iloc[0]  # frame 1 is not analysed: it shows frame 0's box
+    assert is_red(annotated[1][row.y + row.h // 4 : row.y + 3 * row.h // 4, row.x : row.x + 3])
 
 
 def test_cli_writes_table_timeline_and_annotated_video(fer7_model_file: Path, clip: Path, frames, tmp_path) -> None:
