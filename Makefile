@@ -10,7 +10,8 @@ export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run results test browser test-browser lint notebooks lab benchmark benchmark-serve clean
+.PHONY: install run results test browser test-browser lint notebooks lab benchmark benchmark-serve benchmark-video \
+	benchmark-camera-load clean
 
 install: $(VENV)/.installed
 
@@ -59,6 +60,12 @@ benchmark: install  ## input-pipeline benchmark (see benchmarks/README.md)
 
 benchmark-serve: install  ## latency of predict_faces and POST /predict (see benchmarks/README.md)
 	$(BIN)/python benchmarks/serve.py
+
+benchmark-video: install  ## frames/s of predict on a 640x480 video and the cost of each part (see benchmarks/README.md)
+	$(BIN)/python benchmarks/video.py
+
+benchmark-camera-load: install  ## 1, 4, 16 camera clients for 60 s each against serve (see benchmarks/README.md)
+	$(BIN)/python benchmarks/camera_load.py
 
 clean:
 	rm -rf runs artifacts .pytest_cache

@@ -186,18 +186,29 @@ def run_tune(args: argparse.Namespace) -> int:
 
 def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     """The ``predict`` and ``serve`` sub-commands (a trained model on ordinary photos)."""
-    predict = sub.add_parser("predict", help="find the faces in photos and print their predicted expression as JSON")
+    predict = sub.add_parser(
+        "predict",
+        help="find the faces in photos (or in a video) and print their predicted expression as JSON",
+        description="Photos: print [{image, faces}] as JSON. A video (recognised by its content or extension): "
+        "write into --out the per-frame CSV, an emotion timeline figure and an annotated video, and print a "
+        "JSON summary.",
+    )
     predict.add_argument(
         "paths",
         nargs="+",
-        metavar="[MODEL.keras] IMAGE",
+        metavar="[MODEL.keras] IMAGE_OR_VIDEO",
         help="a .keras file saved by `train` (its .classes.json beside it; default: the published "
-        "models/fer7.keras), then photo files (PNG, JPEG, ...)",
+        "models/fer7.keras), then photo files (PNG, JPEG, ...) or one video file",
     )
-    predict.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
+    predict.add_argument("--no-detect", action="store_true", help="classify each whole image (frame) as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
     min_face = {"type": _positive_int, "default": 48, "metavar": "PX", "help": "smallest face searched (default 48)"}
     predict.add_argument("--min-face", **min_face)
+    video = predict.add_argument_group("video")
+    video.add_argument("--out", metavar="DIR", help="folder for a video's outputs (default ./<video name>_emotions)")
+    video.add_argument("--every", type=_positive_int, default=1, metavar="N", help="analyse every N-th frame")
+    video.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N analysed frames")
+    video.add_argument("--quiet", action="store_true", help="no progress bar")
 
     serve = sub.add_parser("serve", help="serve the model over HTTP: /health, /predict, a demo page at /")
     serve.add_argument(
@@ -215,7 +226,7 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of pixels, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
     return value
 
 
@@ -230,18 +241,26 @@ def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """``predict``: print ``[{"image": PATH, "faces": [...]}, ...]``; optionally write annotated copies."""
+    """``predict``: print ``[{"image": PATH, "faces": [...]}, ...]``, or a video's summary after writing its outputs."""
     from pathlib import Path
 
     from fer_keras.data.paths import DataError
     from fer_keras.predict import FaceDetector, Predictor
     from fer_keras.predict.annotate import save_annotated
+    from fer_keras.predict.video import VideoReader, is_video
 
     model, images = split_model_and_images(args.paths)
     missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise DataError(f"Image file(s) not found: {', '.join(missing)}. Check the paths.")
+    videos = [p for p in images if is_video(p)]
+    if videos and len(images) > 1:
+        raise DataError(f"{videos[0]} is a video: give one video per `predict` call (photos in a call of their own).")
+    if videos:
+        VideoReader(videos[0]).close()  # a bad video is reported before the model loads
     predictor = Predictor.from_file(model, detector=FaceDetector(min_size=args.min_face))
+    if videos:
+        return _predict_video(predictor, videos[0], args)
     results = []
     for path in images:
         img, faces = predictor.analyse(path, detect=not args.no_detect)
@@ -250,6 +269,30 @@ def run_predict(args: argparse.Namespace) -> int:
             out = save_annotated(img, faces, Path(args.annotate) / f"{Path(path).stem}_annotated.png")
             print(f"wrote {out}", file=sys.stderr)
     print(json.dumps(results, indent=2))
+    return 0
+
+
+def _predict_video(predictor, path: str, args: argparse.Namespace) -> int:
+    """Write the video's CSV, timeline and annotated video into ``--out``; print the summary as JSON."""
+    from pathlib import Path
+
+    from fer_keras.predict.video_report import video_report
+
+    out = args.out or args.annotate or f"{Path(path).stem}_emotions"
+    summary = video_report(
+        predictor,
+        path,
+        out,
+        every=args.every,
+        max_frames=args.max_frames,
+        detect=not args.no_detect,
+        progress=False if args.quiet else None,
+    )
+    for key, written in summary["outputs"].items():
+        print(f"wrote {written} ({key})", file=sys.stderr)
+    if "message" in summary:
+        print(summary["message"], file=sys.stderr)
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -144,8 +144,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def served_model(fer7_model_file: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python -m fer_keras serve`` running as a real process on 127.0.0.1; yields its base URL.
+def served_model(served_process: tuple[str, int]) -> str:
+    """The base URL of :func:`served_process`."""
+    return served_process[0]
+
+
+@pytest.fixture(scope="session")
+def served_process(fer7_model_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``python -m fer_keras serve`` running as a real process on 127.0.0.1; yields its base URL and process id.
 
     Uploads are limited to :data:`SERVE_MAX_UPLOAD_MB`. The process is stopped at the end of the session.
     """
@@ -176,7 +182,7 @@ def served_model(fer7_model_file: Path, tmp_path_factory: pytest.TempPathFactory
             if time.monotonic() > deadline:
                 pytest.fail(f"server did not answer /health within 180 s:\n{log_path.read_text()}")
             time.sleep(0.25)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from fer_keras.predict import get_predictor
 from fer_keras.predict.service import DEFAULT_MAX_UPLOAD_MB
 
 LIMIT = int(SERVE_MAX_UPLOAD_MB * 2**20)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def post_file(url: str, data: bytes, name: str = "photo.png", mime: str = "image/png") -> httpx.Response:
@@ -134,6 +137,7 @@ def test_page_and_docs_are_served(served_model: str) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert 'type="file"' in html and "<canvas" in html and 'fetch("predict"' in html
+    assert 'id="mode-camera"' in html and "getUserMedia" in html and "<video" in html  # Camera mode
     for external in ("http://", "https://", "<script src", "<link", "@import", "url("):
         assert external not in html  # self-contained: no CDN script, stylesheet, font or image
     assert httpx.get(f"{served_model}/docs", timeout=30).status_code == 200
@@ -158,3 +162,22 @@ def test_serve_refuses_to_start_with_a_bad_model(tmp_path: Path, capsys: pytest.
     bad.with_name("bad.classes.json").write_text(json.dumps({"class_names": list(FER7_CLASSES)}))
     assert cli.main(["serve", str(bad), "--port", "1"]) == 2
     assert f"error: Cannot load model file {bad}" in capsys.readouterr().err
+
+
+def test_camera_clients_with_malformed_frames_get_no_5xx(served_process: tuple[str, int], tmp_path: Path) -> None:
+    """A short run of benchmarks/camera_load.py: 4 camera clients, a frame every 150 ms each for 5 s, 10 % of the
+    bodies malformed. Every good frame is answered 200, every malformed one 400 or 422, none 5xx, no connection
+    drops, and the server's memory stays flat."""
+    url, pid = served_process
+    out = tmp_path / "load.json"
+    command = [sys.executable, str(REPO_ROOT / "benchmarks" / "camera_load.py"), "--url", url, "--pid", str(pid)]
+    command += ["--clients", "4", "--seconds", "5", "--warmup", "1", "--bad", "0.1", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["5xx"] == 0 and row["transport_errors"] == 0, row
+    assert row["good_200"] == row["good_frames"] > 10, row
+    assert sum(row["malformed"].values()) >= 1, row
+    assert all(key.endswith((": 400", ": 422")) for key in row["malformed"]), row["malformed"]
+    assert row["rss_end_mb"] - row["rss_start_mb"] < 32, row
+    assert row["p50_ms"] > 0 and row["requests_per_s"] > 1

@@ -1,4 +1,4 @@
-"""Use a trained model on ordinary photos: find faces, classify their expression, serve it over HTTP."""
+"""Use a trained model on ordinary photos and videos: find faces, classify their expression, serve it over HTTP."""
 
 from fer_keras.predict.faces import FaceDetector, crop_region, face_crops
 from fer_keras.predict.images import BadImageError, read_image
@@ -11,16 +11,20 @@ from fer_keras.predict.predictor import (
     predict_faces,
     published_model,
 )
+from fer_keras.predict.video import BadVideoError, analyze_video, is_video
 
 __all__ = [
     "PUBLISHED_MODEL",
     "BadImageError",
+    "BadVideoError",
     "FaceDetector",
     "Predictor",
+    "analyze_video",
     "check_model",
     "crop_region",
     "face_crops",
     "get_predictor",
+    "is_video",
     "load_checked_model",
     "predict_faces",
     "published_model",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fer_keras.io import atomic_write_bytes
@@ -21,7 +23,7 @@ def annotate_image(image: Image.Image, faces: Sequence[Mapping[str, Any]]) -> Im
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
     line = max(2, round(max(out.size) / 250))
-    font = ImageFont.load_default(size=max(12, round(max(out.size) / 32)))
+    font = _font(max(12, round(max(out.size) / 32)))
     for face in faces:
         x, y, w, h = face["box"]
         draw.rectangle((x, y, x + w - 1, y + h - 1), outline=BOX_COLOUR, width=line)
@@ -32,6 +34,20 @@ def annotate_image(image: Image.Image, faces: Sequence[Mapping[str, Any]]) -> Im
         draw.rectangle((x, label_y, x + text_w, label_y + text_h), fill=BOX_COLOUR)
         draw.text((x + line - left, label_y + line - top), label, fill=TEXT_COLOUR, font=font)
     return out
+
+
+def annotate_bgr(frame: np.ndarray, faces: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """A BGR video frame (OpenCV's order) with :func:`annotate_image`'s boxes and labels drawn on it."""
+    if not faces:
+        return frame
+    drawn = annotate_image(Image.fromarray(np.ascontiguousarray(frame[..., ::-1])), faces)
+    return np.ascontiguousarray(np.asarray(drawn)[..., ::-1])
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's default font at ``size`` pixels, loaded once per size (video frames reuse it)."""
+    return ImageFont.load_default(size=size)
 
 
 def save_annotated(image: Image.Image, faces: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
