@@ -27,7 +27,7 @@ run: install  ## train, evaluate and write cards for every experiment (PROFILE=s
 	  echo "== $$e ($(PROFILE))"; \
 	  $(BIN)/python -m fer_keras train $$e --profile $(PROFILE) || exit 1; \
 	done
-	@echo "cards: $(if $(filter full,$(PROFILE)),model_cards/,runs/$(PROFILE)/model_cards/)"
+	@echo "cards: $(if $(filter cpu,$(PROFILE)),model_cards/,$(if $(filter full,$(PROFILE)),full/model_cards/,runs/$(PROFILE)/model_cards/))"
 
 results: install  ## the published results (PROFILE=cpu on a CPU, full on an accelerator), detached; STEPS=... to choose
 	bash tools/results.sh --detach $(if $(filter smoke,$(PROFILE)),cpu,$(PROFILE)) $(STEPS)

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CANDIDATES: dict[str, dict[str, Any]] = {
-    # the recipe of the issue's 14-epoch run: Adam, label smoothing, sqrt class weights (fer7), full dropout
-    "adam": {},
+    # the recipe of the issue's 14-epoch run: Adam, label smoothing, sqrt class weights (fer7), the builder's dropout
+    "adam": {"conv_dropout": 0.25, "dense_dropout": 0.5},
     "adam-less-dropout": {"conv_dropout": 0.1, "dense_dropout": 0.3},
     "adam-no-smoothing": {"label_smoothing": 0.0},
     "adam-lr2e-3": {"learning_rate": 2e-3},
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="data root (default: $FER_KERAS_DATA, else ./data)")
     parser.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/recipes-...)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: train this candidate
+    parser.add_argument("--row-out", default=None, help=argparse.SUPPRESS)  # child mode: where its row goes
     args = parser.parse_args(argv)
 
     from fer_keras.profiles import get_settings
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or get_settings(args.experiment, args.profile).epochs
     if args.one:
         row = run_candidate(args.experiment, args.profile, args.one, epochs, args.data, args.train_fraction)
-        print(json.dumps(row), flush=True)
+        Path(args.row_out).write_text(json.dumps(row))
         return 0
 
     from fer_keras.runinfo import collect_run_info
@@ -159,26 +160,28 @@ def main(argv: list[str] | None = None) -> int:
         while pending and len(running) < args.jobs:
             name = pending.pop(0)
             cmd = [sys.executable, __file__, args.experiment, "--profile", args.profile, "--epochs", str(epochs)]
-            cmd += ["--one", name, "--train-fraction", str(args.train_fraction)]
+            cmd += ["--one", name, "--row-out", str(logs / f"{name}.json")]
+            cmd += ["--train-fraction", str(args.train_fraction)]
             cmd += ["--data", args.data] if args.data else []
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed when the process ends
-            running[name] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ), log)
+            # stdout to a file, not a pipe: Keras' per-epoch lines must never fill a pipe nobody reads yet
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=os.environ)
+            running[name] = (proc, log)
             print(f"[{time.perf_counter() - start:6.0f} s] started {name}", flush=True)
         for name, (proc, log) in list(running.items()):
             if proc.poll() is None:
                 continue
-            stdout = proc.stdout.read()
             log.close()
             del running[name]
             try:
-                rows.append(json.loads(stdout.strip().splitlines()[-1]))
+                rows.append(json.loads((logs / f"{name}.json").read_text()))
                 r = rows[-1]
                 print(
                     f"[{time.perf_counter() - start:6.0f} s] {name}: best val macro-F1 {r['best_val_macro_f1']:.4f} "
                     f"(epoch {r['best_epoch']}), val acc {r['val_accuracy']}",
                     flush=True,
                 )
-            except (IndexError, json.JSONDecodeError):
+            except (OSError, json.JSONDecodeError):
                 rows.append({"candidate": name, "error": f"exit {proc.returncode}, see {logs.name}/{name}.log"})
                 print(f"{name} failed (exit {proc.returncode})", flush=True)
             write_results(out, args, epochs, info, rows, time.perf_counter() - start)  # each as it ends

@@ -233,11 +233,13 @@ def _positive_int(text: str) -> int:
 def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
     """``predict``'s paths as (model, images): a first path ending in ``.keras`` is the model, else
     :func:`fer_keras.predict.published_model`."""
+    from fer_keras.data.paths import DataError
     from fer_keras.predict import published_model
 
-    if paths[0].endswith(".keras"):
-        return paths[0], list(paths[1:])
-    return str(published_model()), list(paths)
+    model, images = (paths[0], list(paths[1:])) if paths[0].endswith(".keras") else (None, list(paths))
+    if not images:
+        raise DataError(f"No image or video given after the model {paths[0]}: name the files to analyse.")
+    return model or str(published_model()), images
 
 
 def run_predict(args: argparse.Namespace) -> int:

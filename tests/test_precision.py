@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import pytest
 
 from fer_keras import precision
 from fer_keras.experiments import dtype_policy_for
 from fer_keras.profiles import get_settings
-from fer_keras.runinfo import backend_name, has_accelerator
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
@@ -25,10 +25,22 @@ def test_native_bf16_flags() -> None:
     assert not precision.cpu_executes_bf16({"avx512f", "avx2", "fma"})
 
 
-def test_policy_follows_this_machine() -> None:
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    native = has_accelerator() or (backend_name() == "tensorflow" and ("avx512_bf16" in flags or "amx_bf16" in flags))
-    expected = "mixed_bfloat16" if native else "float32"
+@pytest.mark.parametrize(
+    ("accelerator", "backend", "flags", "expected"),
+    [
+        (True, "jax", set(), "mixed_bfloat16"),  # every accelerator: as before
+        (False, "tensorflow", {"avx512f", "avx512_bf16"}, "mixed_bfloat16"),  # this development CPU
+        (False, "tensorflow", {"amx_bf16"}, "mixed_bfloat16"),
+        (False, "tensorflow", {"avx512f", "avx2"}, "float32"),  # no native bf16: emulated, slower
+        (False, "jax", {"avx512_bf16"}, "float32"),  # JAX's CPU backend does not use it
+    ],
+)
+def test_policy_rule(
+    monkeypatch: pytest.MonkeyPatch, accelerator: bool, backend: str, flags: set[str], expected: str
+) -> None:
+    monkeypatch.setattr(precision, "has_accelerator", lambda: accelerator)
+    monkeypatch.setattr(precision, "backend_name", lambda: backend)
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo="/proc/cpuinfo": flags)
     assert precision.mixed_precision_policy(True) == expected
     assert precision.mixed_precision_policy(False) == "float32"
     assert dtype_policy_for(get_settings("fer7", "cpu")) == expected  # the cpu profile asks for bf16

@@ -70,7 +70,9 @@ def test_bad_profile_and_a_second_queue_are_refused(checkout: Path) -> None:
 
 
 def test_detach_returns_at_once_and_logs(checkout: Path) -> None:
-    started = queue(checkout, "--detach", "full", "compact:fer9")
+    unknown = queue(checkout, "full", "compact:fer9")
+    assert unknown.returncode == 2 and "unknown step 'compact:fer9'" in unknown.stderr  # before anything runs
+    started = queue(checkout, "--detach", "full", "compact:fer4")  # fails: no recorded run to publish
     assert started.returncode == 0 and "tail -f runs/results/full.log" in started.stdout
     log = checkout / "runs" / "results" / "full.log"
     for _ in range(100):
@@ -78,4 +80,5 @@ def test_detach_returns_at_once_and_logs(checkout: Path) -> None:
             break
         subprocess.run(["sleep", "0.1"])
     text = log.read_text()
-    assert "compact:fer9: started" in text and "full queue finished: 1 failed" in text
+    assert "compact:fer4: started" in text and "full queue finished: 1 failed" in text
+    assert (checkout / "full" / "artifacts").resolve() == (checkout / "home" / "full" / "artifacts").resolve()

@@ -10,8 +10,10 @@
 #            default: notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03
 # A step whose outputs are already there for PROFILE is skipped (FORCE=1 redoes it), so running the same command
 # again after an interruption continues the queue. An interrupted fit resumes at its last finished epoch from the
-# BackupAndRestore state under artifacts/, which this script links to ${FER_KERAS_HOME:-~/.cache/fer_keras}/artifacts
-# (outside the work tree, so a new checkout on the same machine continues it too).
+# BackupAndRestore state under artifacts/ (full/artifacts/ for full), which this script links to
+# ${FER_KERAS_HOME:-~/.cache/fer_keras}/artifacts (.../full/artifacts): outside the work tree, so a new checkout on the
+# same machine continues it too. The cpu profile writes model_cards/, figures/, metrics/, models/ and notebooks/ and
+# updates README's results table after each step; the full profile writes the same under full/.
 # --detach: run in its own process session (the terminal may close); the log is runs/results/PROFILE.log.
 # COMMIT=1: commit each step's outputs as soon as it finishes.
 set -uo pipefail
@@ -21,7 +23,7 @@ if [ "${1:-}" = --detach ]; then
   shift
   PROFILE=${1:?usage: tools/results.sh [--detach] PROFILE [STEP ...]}
   mkdir -p runs/results
-  setsid nohup bash "$0" "$@" >> "runs/results/$PROFILE.log" 2>&1 < /dev/null &
+  setsid nohup bash "$REPO/tools/results.sh" "$@" >> "runs/results/$PROFILE.log" 2>&1 < /dev/null &
   echo "started the $PROFILE queue (process group $!); follow it with: tail -f runs/results/$PROFILE.log"
   exit 0
 fi
@@ -35,48 +37,57 @@ declare -A EXPERIMENTS=([01]="fer4" [02]="fer7" [03]="fashion_mlp fashion_cnn")
 say() { echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $*"; }
 
 case "$PROFILE" in cpu|full) ;; *) echo "error: PROFILE must be cpu or full (got '$PROFILE')" >&2; exit 2 ;; esac
+BASE=$([ "$PROFILE" = cpu ] && echo . || echo full)   # where the profile's runs write (fer_keras default_out_dir)
+NB_DIR=$([ "$PROFILE" = cpu ] && echo notebooks || echo full/notebooks)   # the executed notebooks
+for step in "${STEPS[@]}"; do
+  case "$step" in notebook:01|notebook:02|notebook:03|compact:fer4|compact:fer7|photo:fer4|photo:fer7) ;;
+    *) echo "error: unknown step '$step' (notebook:01|02|03, compact:fer4|fer7, photo:fer7)" >&2; exit 2 ;;
+  esac
+done
 [ -x "$PY" ] || { echo "error: $PY not found: run 'make install' first" >&2; exit 2; }
-mkdir -p "$HOME_DIR/artifacts" runs/results
+mkdir -p "$HOME_DIR/$BASE/artifacts" "$BASE" "$NB_DIR" runs/results
 LOCK=$HOME_DIR/results-$PROFILE.lock
 exec 9> "$LOCK"
 flock -n 9 || { echo "error: a $PROFILE queue is already running (lock $LOCK): follow runs/results/$PROFILE.log" >&2; exit 2; }
-if [ ! -e artifacts ]; then
-  ln -s "$HOME_DIR/artifacts" artifacts
-elif [ ! -L artifacts ]; then
-  echo "note: artifacts/ is a folder here, not a link to $HOME_DIR/artifacts: resume state stays in this checkout"
+if [ ! -e "$BASE/artifacts" ]; then
+  ln -s "$(realpath "$HOME_DIR/$BASE/artifacts")" "$BASE/artifacts"
+elif [ ! -L "$BASE/artifacts" ]; then
+  echo "note: $BASE/artifacts is a folder here, not a link to $HOME_DIR: resume state stays in this checkout"
 fi
 
-recorded() {  # EXPERIMENT... : true when every metrics/<exp>.json is a run of PROFILE
-  "$PY" - "$PROFILE" "$@" <<'EOF'
+recorded() {  # EXPERIMENT... : true when every $BASE/metrics/<exp>.json is a run of PROFILE
+  "$PY" - "$PROFILE" "$BASE" "$@" <<'EOF'
 import json, sys
 from pathlib import Path
-profile, names = sys.argv[1], sys.argv[2:]
-paths = [Path("metrics") / f"{name}.json" for name in names]
+profile, base, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+paths = [Path(base) / "metrics" / f"{name}.json" for name in names]
 sys.exit(0 if all(p.is_file() and json.loads(p.read_text()).get("profile") == profile for p in paths) else 1)
 EOF
 }
 
 published() {  # EXPERIMENT: the compact model exists and the run's metrics point at it
-  [ -f "models/$1.keras" ] && recorded "$1" && grep -q '"published_model"' "metrics/$1.json"
+  [ -f "$BASE/models/$1.keras" ] && recorded "$1" && grep -q '"published_model"' "$BASE/metrics/$1.json"
 }
 
 done_already() {
   [ "${FORCE:-0}" = 1 ] && return 1
   case "$1" in
     notebook:*) local nb=${1#notebook:}; recorded ${EXPERIMENTS[$nb]} \
-                  && grep -q "Profile:  $PROFILE" "notebooks/${NOTEBOOKS[$nb]}.ipynb" ;;
+                  && grep -q "Profile:  $PROFILE" "$NB_DIR/${NOTEBOOKS[$nb]}.ipynb" ;;
     compact:*) published "${1#compact:}" ;;
-    photo:*) [ -f "figures/astronaut_${1#photo:}_annotated.png" ] && [ "figures/astronaut_${1#photo:}_annotated.png" -nt "models/${1#photo:}.keras" ] ;;
+    photo:*) local png=$BASE/figures/astronaut_${1#photo:}_annotated.png; [ -f "$png" ] && [ "$png" -nt "$BASE/models/${1#photo:}.keras" ] ;;
   esac
 }
 
 outputs_of() {
   case "$1" in
-    notebook:*) local nb=${1#notebook:} e; echo "notebooks/${NOTEBOOKS[$nb]}.ipynb"
-                for e in ${EXPERIMENTS[$nb]}; do echo "model_cards/$e.md metrics/$e.json figures/${e}_*.png"; done ;;
-    compact:*) local e=${1#compact:}; echo "models/$e.keras models/$e.classes.json model_cards/$e.md metrics/$e.json" ;;
-    photo:*) echo "figures/astronaut_${1#photo:}_annotated.png" ;;
+    notebook:*) local nb=${1#notebook:} e; echo "$NB_DIR/${NOTEBOOKS[$nb]}.ipynb"
+                for e in ${EXPERIMENTS[$nb]}; do echo "$BASE/model_cards/$e.md $BASE/metrics/$e.json $BASE/figures/${e}_*.png"; done ;;
+    compact:*) local e=${1#compact:} b=$BASE
+               echo "$b/models/$e.keras $b/models/$e.classes.json $b/model_cards/$e.md $b/metrics/$e.json" ;;
+    photo:*) echo "$BASE/figures/astronaut_${1#photo:}_annotated.png" ;;
   esac
+  [ "$PROFILE" = cpu ] && echo README.md   # its results table follows metrics/ (tests check that they agree)
 }
 
 run_step() {
@@ -87,16 +98,16 @@ run_step() {
       # The committed notebooks have no injected-parameters cell: the profile comes from FER_KERAS_PROFILE.
       FER_KERAS_PROFILE=$PROFILE "$PY" -m papermill "notebooks/$name.ipynb" "$tmp" --cwd notebooks \
         --log-output --no-progress-bar \
-        && chmod 644 "$tmp" && mv "$tmp" "notebooks/$name.ipynb" && return 0
+        && chmod 644 "$tmp" && mv "$tmp" "$NB_DIR/$name.ipynb" && return 0
       echo "the notebook as far as it ran: $tmp"; return 1 ;;
-    compact:*) "$PY" tools/accelerator/publish.py --base . --data "$FER_KERAS_DATA" "${1#compact:}" ;;
+    compact:*) "$PY" tools/accelerator/publish.py --base "$BASE" --data "$FER_KERAS_DATA" "${1#compact:}" ;;
     photo:*)  # scikit-image's astronaut photo through `predict --annotate`, as a user would run it
       local e=${1#photo:} dir; dir=$(mktemp -d)
       "$PY" -c "import sys, skimage, PIL.Image; PIL.Image.fromarray(skimage.data.astronaut()).save(sys.argv[1])" \
         "$dir/astronaut_$e.png" \
-        && "$PY" -m fer_keras predict "models/$e.keras" "$dir/astronaut_$e.png" --annotate "$dir" \
-        && mv "$dir/astronaut_${e}_annotated.png" figures/ ;;
-    *) echo "error: unknown step '$1' (notebook:01|02|03, compact:fer4|fer7, photo:fer7)"; return 2 ;;
+        && "$PY" -m fer_keras predict "$BASE/models/$e.keras" "$dir/astronaut_$e.png" --annotate "$dir" \
+        && mkdir -p "$BASE/figures" && mv "$dir/astronaut_${e}_annotated.png" "$BASE/figures/"
+      local rc=$?; rm -rf "$dir"; return $rc ;;
   esac
 }
 
@@ -108,6 +119,7 @@ for step in "${STEPS[@]}"; do
   start=$(date +%s)
   if run_step "$step"; then
     say "$step: done in $(( ($(date +%s) - start) / 60 )) min"
+    [ "$PROFILE" = cpu ] && "$PY" -m fer_keras results-table --write README.md
     if [ "${COMMIT:-0}" = 1 ]; then
       # shellcheck disable=SC2046
       git add -- $(outputs_of "$step") && git commit -q -m "Recorded $PROFILE run: $step" && say "$step: committed"

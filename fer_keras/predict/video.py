@@ -57,6 +57,10 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
 )
 
 
+_IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"})
+"""ISO base media brands of still images (AVIF, HEIC), which start with ``ftyp`` like an MP4."""
+
+
 class BadVideoError(DataError):
     """The input is not a readable video, or a video without frames."""
 
@@ -78,6 +82,8 @@ def is_video(path: str | os.PathLike) -> bool:
         head = b""
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return True
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:  # HEIF/AVIF photos share MP4's box structure
+        return False
     if any(head[at : at + len(magic)] == magic for at, magic in _SIGNATURES):
         return True
     return path.suffix.lower() in VIDEO_EXTENSIONS

@@ -129,12 +129,29 @@ def video_report(
 ) -> dict[str, Any]:
     """Analyse ``video`` and write :func:`output_paths` into ``out_dir``; returns the summary (also written).
 
-    The video is opened and checked before anything is created (:class:`BadVideoError`).
+    The video is opened and checked before anything is created (:class:`BadVideoError`), and closed on every path.
     """
-    from fer_keras.plots import plot_emotion_timeline, save_figure
-
     check_sampling(every, max_frames)
     reader = VideoReader(video)
+    try:
+        return _write_report(predictor, video, reader, out_dir, every, max_frames, detect, progress)
+    finally:
+        reader.close()
+
+
+def _write_report(
+    predictor: Predictor,
+    video: str | os.PathLike,
+    reader: VideoReader,
+    out_dir: str | os.PathLike,
+    every: int,
+    max_frames: int | None,
+    detect: bool,
+    progress: bool | None,
+) -> dict[str, Any]:
+    """:func:`video_report`'s work once ``reader`` is open: stage every output, then rename them into place."""
+    from fer_keras.plots import plot_emotion_timeline, save_figure
+
     info = reader.info
     final = output_paths(video, out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
