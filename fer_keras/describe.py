@@ -80,8 +80,14 @@ def describe_loss(model: keras.Model) -> dict[str, Any]:
 
 
 def describe_dtype_policy(model: keras.Model) -> dict[str, str]:
-    """The dtype policy the model's layers were built with (variables and computations)."""
-    policy = model.dtype_policy
+    """The dtype policy the model's layers were built with (variables and computations).
+
+    Read from the layers that hold weights (the most common policy among them), not from the model object:
+    a model loaded from a ``.keras`` file gets the global policy at load time, while its layers keep theirs.
+    """
+    policies = [layer.dtype_policy for layer in model.layers if layer.weights] or [model.dtype_policy]
+    names = [policy.name for policy in policies]
+    policy = policies[names.index(max(set(names), key=names.count))]
     return {"name": policy.name, "compute_dtype": policy.compute_dtype, "variable_dtype": policy.variable_dtype}
 
 
