@@ -385,6 +385,7 @@ def record_run(
             "wall_time_s": round(wall_time_s, 1),
             "train_time_s": train_result.train_time_s,
             "images_per_s": train_result.images_per_s,
+            "epochs_timed": train_result.epochs_timed,
             "command": command or command_line(),
         },
         "limitations": experiment.limitations,

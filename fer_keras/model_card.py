@@ -315,6 +315,7 @@ def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
         "reference": result.get("reference"),
         "readout": result.get("readout") or {"confusions": {"text": _NA}, "overfitting": {"text": _NA}},
         "run": result["run"],
+        "training": result.get("training") or {},
         "tuning": result.get("tuning"),
         "analysis": result.get("analysis"),
         "distribution": result.get("distribution") or {"strategy": "none", "devices": 1, "processes": 1},

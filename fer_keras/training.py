@@ -204,6 +204,7 @@ class TrainResult:
     class_weight: dict[int, float] | None = None
     epochs_planned: int = 0
     optimizer_at_start: dict[str, Any] | None = None
+    epochs_timed: int = 0  # the epochs this process ran (train_time_s covers them): < epochs_run when resumed
 
 
 def early_stopping_monitor(callbacks: Sequence[keras.callbacks.Callback]) -> str | None:
@@ -296,6 +297,7 @@ def train(
         class_weight=dict(class_weight) if class_weight else None,
         epochs_planned=int(epochs),
         optimizer_at_start=optimizer_at_start,
+        epochs_timed=epochs_this_fit,
     )
 
 

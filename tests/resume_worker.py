@@ -75,7 +75,11 @@ def run(data_dir: str, out: Path, pipeline: str, epochs: int, hang_at: str | Non
         callbacks.append(HangAt(epoch, batch, out / "hanging"))
     result = train(model, data.train, data.validation, epochs=epochs, artifacts_dir=out, callbacks=callbacks, verbose=0)
     np.savez(out / "final_weights.npz", *model.get_weights())
-    (out / "summary.json").write_text(json.dumps({"epochs_run": result.epochs_run, "best_epoch": result.best_epoch}))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "epochs_timed": result.epochs_timed}
+        )
+    )
 
 
 def main() -> None:

@@ -335,6 +335,17 @@ def test_optimizer_change_during_training_is_shown() -> None:
     assert "| Optimizer at end (saved model) | Adam, learning rate 0.0005 |" in training
 
 
+def test_a_resumed_run_says_which_epochs_its_times_cover() -> None:
+    result = _result()
+    assert "resumed" not in _section(render_model_card(result), "Training Details")
+    result["run"]["epochs_timed"] = result["training"]["epochs_run"]  # an uninterrupted run: no note
+    assert "resumed" not in _section(render_model_card(result), "Training Details")
+    result["run"]["epochs_timed"] = 1
+    training = _section(render_model_card(result), "Training Details")
+    assert "resumed from the `BackupAndRestore` state of an interrupted run" in training
+    assert "these times cover the last 1 of the 2 epochs" in training
+
+
 def test_render_does_not_mutate_result() -> None:
     result = _result(tuning=True)
     before = copy.deepcopy(result)

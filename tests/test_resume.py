@@ -102,6 +102,8 @@ def test_killed_and_resumed_runs_match_the_uninterrupted_runs(
         for column, values in expected.items():
             np.testing.assert_allclose(got[column], values, rtol=1e-5, atol=1e-7, err_msg=f"{pipeline} {column}")
         summaries = [json.loads((d / "summary.json").read_text()) for d in (expected_dir, got_dir)]
+        # the resumed process ran (and timed) epochs 2 and 3 only; the card says so (TrainResult.epochs_timed)
+        assert [s.pop("epochs_timed") for s in summaries] == [4, 2], pipeline
         assert summaries[0]["epochs_run"] == 4 and summaries[1] == summaries[0], pipeline
         final = [np.load(d / "final_weights.npz") for d in (expected_dir, got_dir)]
         for name in final[0].files:
