@@ -54,8 +54,10 @@ def result_row(experiment: str, target: str, reference: str, result: Mapping[str
     m, run, training = result["metrics"], result["run"], result["training"]
     low, high = m["bootstrap"]["accuracy"]
     tta = f"{m['flip_tta']['accuracy']:.1%}" if m.get("flip_tta") else "—"
+    timed = run.get("epochs_timed") or training["epochs_run"]  # fewer when the fit resumed an interrupted run
+    resumed = f" (the last {timed}, resumed)" if timed < training["epochs_run"] else ""
     how = (
-        f"{result['profile']} profile, {training['epochs_run']} epochs, {_minutes(run['wall_time_s'])} on "
+        f"{result['profile']} profile, {training['epochs_run']} epochs, {_minutes(run['wall_time_s'])}{resumed} on "
         f"{run['device']}"
     )
     return (

@@ -50,6 +50,14 @@ def test_table_rows_come_from_the_runs_of_published_profiles(tmp_path: Path) -> 
     assert '<img src="figures/fer7_confusion_matrix.png"' in results_table(tmp_path)
 
 
+def test_a_resumed_run_says_its_time_covers_the_last_epochs(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    resumed = _metrics("cpu", 0.779)
+    resumed["run"]["epochs_timed"] = 21
+    (tmp_path / "metrics" / "fer4.json").write_text(json.dumps(resumed))
+    assert "22 epochs, 1.6 h (the last 21, resumed) on CPU" in results_table(tmp_path)
+
+
 def test_write_replaces_only_the_block(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{START}\nold table\n{END}\n\nAfter.\n")
