@@ -245,7 +245,7 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "monitor": "val_accuracy",
     },
     # No augmentation in the cpu budget: compared on the validation split (benchmarks/README.md, "Fashion-MNIST
-    # CNN: augmentation in 15 epochs"), shifts + flips trailed by 1.5-3 points at every epoch and the plain feed
+    # CNN: augmentation in 15 epochs"), shifts + flips trailed by 2-5.5 points at every epoch and the plain feed
     # showed no train-validation gap to close (0.940 / 0.940 at epoch 15).
     ("fashion_cnn", "cpu"): {
         "epochs": 15,
