@@ -30,6 +30,7 @@ import h5py
 import keras
 import numpy as np
 
+from fer_keras.describe import describe_dtype_policy
 from fer_keras.evaluation import predict_labels, true_labels
 from fer_keras.io import atomic_write_json
 from fer_keras.training import write_class_names
@@ -212,7 +213,7 @@ def publish_model(
         **compact_info.as_dict(),
         "path": target.as_posix(),
         "format": "float32 inference copy: no optimizer, float16 kernels, float32 biases and BatchNorm statistics",
-        "trained_dtype_policy": trained.dtype_policy.name,
+        "trained_dtype_policy": describe_dtype_policy(trained)["name"],  # the layers' (a loaded model's is global)
     }
     if test_feed is not None:
         compact = keras.saving.load_model(base / target)

@@ -89,6 +89,7 @@ def test_publish_points_the_card_at_the_committed_file(
     metrics = json.loads((fer4_run / "metrics" / "fer4.json").read_text())
     assert metrics["model_path"] == "models/fer4.keras"
     assert metrics["trained_model_path"] == "artifacts/fer4/model.keras"
+    assert metrics["published_model"]["trained_dtype_policy"] == metrics["training"]["dtype_policy"]["name"]
     card = (fer4_run / "model_cards" / "fer4.md").read_text()
     (snippet,) = re.findall(r"```python\n(.*?)```", card_section(card, "How to Use"), flags=re.DOTALL)
     assert 'load_model("models/fer4.keras")' in snippet
