@@ -101,6 +101,13 @@ def test_cache_hit_and_changed_file_list(frame, images, tmp_path, monkeypatch, c
     assert decode_mod.cache_key(files, (48, 48)) != decode_mod.cache_key(files, (40, 40))
 
 
+def test_cache_messages_show_home_as_tilde(tmp_path, monkeypatch) -> None:
+    """Messages that reach notebooks name the cache as ~/..., never the machine's home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert decode_mod.shown_path(tmp_path / ".cache" / "fer_keras") == "~/.cache/fer_keras"
+    assert decode_mod.shown_path("/srv/cache") == "/srv/cache"  # outside home: as given
+
+
 def test_modified_file_changes_key(frame, tmp_path) -> None:
     src = Path(frame["filename"][0])
     copy = tmp_path / "a.jpg"

@@ -158,6 +158,12 @@ def _unsort(sorted_arr: np.ndarray, order: list[int]) -> np.ndarray:
     return out
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as messages show it: ``~`` for the home folder, so logs and notebooks hold no machine paths."""
+    path, home = Path(path), Path.home()
+    return f"~/{path.relative_to(home).as_posix()}" if path.is_relative_to(home) and path != home else str(path)
+
+
 def _report_rebuild(cache_dir: Path, path: Path, count: int) -> None:
     """Say why the cache is being (re)built: first use, or a changed file list / image size."""
     others = sorted(p.name for p in cache_dir.glob(f"{CACHE_PREFIX}*.npy") if p != path)
@@ -165,10 +171,10 @@ def _report_rebuild(cache_dir: Path, path: Path, count: int) -> None:
         logger.warning(
             "Image cache in %s does not match: the file list (paths, sizes or mtimes) or image size "
             "changed, so the cache is rebuilt as %s (%d images). Existing caches not used: %s",
-            cache_dir,
+            shown_path(cache_dir),
             path.name,
             count,
             ", ".join(others),
         )
     else:
-        logger.info("No image cache yet; decoding %d images into %s", count, path)
+        logger.info("No image cache yet; decoding %d images into %s", count, shown_path(path))
