@@ -98,10 +98,12 @@ def _load_cache(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray | Non
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        logger.warning("Ignoring unreadable image cache %s (%s); rebuilding it.", path, err)
+        logger.warning("Ignoring unreadable image cache %s (%s); rebuilding it.", shown_path(path), err)
         return None
     if arr.dtype != np.uint8 or arr.shape != expected_shape:
-        logger.warning("Ignoring image cache %s with shape %s %s; rebuilding it.", path, arr.shape, arr.dtype)
+        logger.warning(
+            "Ignoring image cache %s with shape %s %s; rebuilding it.", shown_path(path), arr.shape, arr.dtype
+        )
         return None
     return arr
 
@@ -140,7 +142,7 @@ def decode_images(
     if path.is_file():
         cached = _load_cache(path, (len(filenames), *image_size))
         if cached is not None:
-            logger.info("Loaded %d decoded images from cache %s", len(filenames), path)
+            logger.info("Loaded %d decoded images from cache %s", len(filenames), shown_path(path))
             return _unsort(cached, order)
     _report_rebuild(cache_dir, path, len(filenames))
     sorted_names = [filenames[i] for i in order]
