@@ -237,27 +237,44 @@ def card_accuracy(card_path: str | os.PathLike) -> float:
     raise ValueError(f"{card_path} states no test accuracy in its metadata; re-write it with write_model_card")
 
 
+PUBLISHABLE_DATASETS: tuple[str, ...] = ("fer2013", "cifar10")
+"""Data sets whose experiments have committed models (read from folders, so their test split can be re-read)."""
+
+
+def test_feed(
+    dataset_id: str, classes: Sequence[str], data_dir: str | os.PathLike | None = None, batch_size: int = 256
+):
+    """The test split of ``dataset_id``'s ``classes`` as training read it: an unshuffled ImageDataGenerator feed."""
+    from fer_keras.constants import CIFAR10_IMAGE_SIZE
+    from fer_keras.data.fer import flow_frame, list_class_images
+    from fer_keras.data.paths import cifar10_split_dir, fer_split_dir, resolve_data_root
+
+    root = resolve_data_root(data_dir)
+    if dataset_id == "fer2013":
+        split_dir, read = fer_split_dir(root, "test"), {}
+    elif dataset_id == "cifar10":
+        split_dir, read = cifar10_split_dir(root, "test"), {"image_size": CIFAR10_IMAGE_SIZE, "color_mode": "rgb"}
+    else:
+        raise ValueError(f"No committed models for {dataset_id!r}; only for {', '.join(PUBLISHABLE_DATASETS)}")
+    return flow_frame(list_class_images(split_dir, classes), classes, batch_size=batch_size, **read)
+
+
 def check_published_model(
     base: str | os.PathLike, experiment: str, data_dir: str | os.PathLike | None = None
 ) -> dict[str, Any]:
-    """Score the committed model of a FER experiment on the test split and compare with its card.
+    """Score the committed model of a FER or CIFAR-10 experiment on the test split and compare with its card.
 
     Loads the model named by ``base/metrics/<experiment>.json`` as the card's snippet does
-    (``keras.saving.load_model``), predicts the experiment's test split (its classes'
-    ``fer2013/test/`` images, read as in training) on this machine, and returns the card's
-    accuracy, this machine's, and their difference in percentage points.
+    (``keras.saving.load_model``), predicts the experiment's test split (read as in training,
+    :func:`test_feed`) on this machine, and returns the card's accuracy, this machine's, and their
+    difference in percentage points.
     """
-    from fer_keras.data.fer import flow_frame, list_class_images
-    from fer_keras.data.paths import fer_split_dir, resolve_data_root
-
     base = Path(base)
     result = json.loads((base / "metrics" / f"{experiment}.json").read_text())
-    if result["dataset"]["id"] != "fer2013":
-        raise ValueError(f"{experiment} is not a FER-2013 experiment; only those have committed models")
+    if result["dataset"]["id"] not in PUBLISHABLE_DATASETS:
+        raise ValueError(f"{experiment} is not a FER-2013 or CIFAR-10 experiment; only those have committed models")
     stated = card_accuracy(base / "model_cards" / f"{experiment}.md")
-    classes = result["class_names"]
-    frame = list_class_images(fer_split_dir(resolve_data_root(data_dir), "test"), classes)
-    test = flow_frame(frame, classes, batch_size=256)
+    test = test_feed(result["dataset"]["id"], result["class_names"], data_dir)
     probabilities, labels = predict_probabilities(keras.saving.load_model(base / result["model_path"]), test)
     accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
     return {
@@ -273,6 +290,7 @@ def check_published_model(
 
 __all__ = [
     "MAX_MODEL_BYTES",
+    "PUBLISHABLE_DATASETS",
     "PUBLISHED_MODELS_DIR",
     "CompactModel",
     "card_accuracy",
@@ -284,4 +302,5 @@ __all__ = [
     "predict_probabilities",
     "publish_model",
     "save_compact_model",
+    "test_feed",
 ]

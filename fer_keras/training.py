@@ -57,8 +57,16 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def learning_rate_schedule(learning_rate: float, decay_steps: int | None = None) -> Any:
-    """``learning_rate`` as is, or a cosine decay to 0 over ``decay_steps`` optimizer steps."""
+def learning_rate_schedule(learning_rate: float, decay_steps: int | None = None, warmup_steps: int = 0) -> Any:
+    """``learning_rate`` as is, or a cosine decay to 0 over ``decay_steps`` optimizer steps.
+
+    With ``warmup_steps`` the rate first rises linearly from 0 to ``learning_rate`` over that many steps
+    (Keras' ``CosineDecay`` warm-up), then decays over the remaining ``decay_steps - warmup_steps``.
+    """
+    if decay_steps and warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps - warmup_steps, warmup_target=learning_rate, warmup_steps=warmup_steps
+        )
     if decay_steps:
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     return learning_rate

@@ -3,11 +3,11 @@
 #
 # usage: tools/results.sh [--detach] PROFILE [STEP ...]
 #   PROFILE  cpu (the published results on a CPU) or full (on an accelerator)
-#   STEP     notebook:02 | notebook:01 | notebook:03   execute the notebook with papermill in PROFILE: these ARE the
+#   STEP     notebook:02 | notebook:01 | notebook:03 | notebook:04   execute the notebook with papermill in PROFILE: these ARE the
 #                                                      recorded runs (model_cards/, figures/, metrics/, the notebook)
-#            compact:fer7 | compact:fer4               models/<exp>.keras (<= 16 MiB) + .classes.json from the run
+#            compact:fer7 | compact:fer4 | compact:cifar10   models/<exp>.keras (<= 16 MiB) + .classes.json from the run
 #            photo:fer7                                 figures/astronaut_fer7_annotated.png: models/fer7.keras on a photo
-#            default: notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03
+#            default: notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03 notebook:04 compact:cifar10
 # A step whose outputs are already there for PROFILE is skipped (FORCE=1 redoes it), so running the same command
 # again after an interruption continues the queue. An interrupted fit resumes at its last finished epoch from the
 # BackupAndRestore state under artifacts/ (full/artifacts/ for full), which this script links to
@@ -28,20 +28,21 @@ if [ "${1:-}" = --detach ]; then
   exit 0
 fi
 PROFILE=${1:?usage: tools/results.sh [--detach] PROFILE [STEP ...]}; shift
-STEPS=("$@"); [ ${#STEPS[@]} -gt 0 ] || STEPS=(notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03)
+STEPS=("$@"); [ ${#STEPS[@]} -gt 0 ] || STEPS=(notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03 notebook:04 compact:cifar10)
 PY=${PYTHON:-$REPO/.venv/bin/python}
 HOME_DIR=${FER_KERAS_HOME:-$HOME/.cache/fer_keras}
 export FER_KERAS_DATA=${FER_KERAS_DATA:-$REPO/data} PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-declare -A NOTEBOOKS=([01]=01_fer4_happy_sad_neutral_surprise [02]=02_fer7_all_emotions [03]=03_fashion_mnist)
-declare -A EXPERIMENTS=([01]="fer4" [02]="fer7" [03]="fashion_mlp fashion_cnn")
+declare -A NOTEBOOKS=([01]=01_fer4_happy_sad_neutral_surprise [02]=02_fer7_all_emotions [03]=03_fashion_mnist
+  [04]=04_cifar10)
+declare -A EXPERIMENTS=([01]="fer4" [02]="fer7" [03]="fashion_mlp fashion_cnn" [04]="cifar10")
 say() { echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $*"; }
 
 case "$PROFILE" in cpu|full) ;; *) echo "error: PROFILE must be cpu or full (got '$PROFILE')" >&2; exit 2 ;; esac
 BASE=$([ "$PROFILE" = cpu ] && echo . || echo full)   # where the profile's runs write (fer_keras default_out_dir)
 NB_DIR=$([ "$PROFILE" = cpu ] && echo notebooks || echo full/notebooks)   # the executed notebooks
 for step in "${STEPS[@]}"; do
-  case "$step" in notebook:01|notebook:02|notebook:03|compact:fer4|compact:fer7|photo:fer4|photo:fer7) ;;
-    *) echo "error: unknown step '$step' (notebook:01|02|03, compact:fer4|fer7, photo:fer7)" >&2; exit 2 ;;
+  case "$step" in notebook:0[1-4]|compact:fer4|compact:fer7|compact:cifar10|photo:fer4|photo:fer7) ;;
+    *) echo "error: unknown step '$step' (notebook:01|02|03|04, compact:fer4|fer7|cifar10, photo:fer7)" >&2; exit 2 ;;
   esac
 done
 [ -x "$PY" ] || { echo "error: $PY not found: run 'make install' first" >&2; exit 2; }
@@ -93,7 +94,7 @@ outputs_of() {
 run_step() {
   case "$1" in
     notebook:*)
-      local name=${NOTEBOOKS[${1#notebook:}]:?unknown notebook ${1#notebook:} (01, 02 or 03)}
+      local name=${NOTEBOOKS[${1#notebook:}]:?unknown notebook ${1#notebook:} (01, 02, 03 or 04)}
       local tmp; tmp=$(mktemp "runs/results/$name.XXXX.ipynb")
       # The committed notebooks have no injected-parameters cell: the profile comes from FER_KERAS_PROFILE.
       FER_KERAS_PROFILE=$PROFILE "$PY" -m papermill "notebooks/$name.ipynb" "$tmp" --cwd notebooks \

@@ -41,6 +41,52 @@ def augment_kwargs(augment: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: augment[k] for k in AUGMENT_KEYS if k in augment}
 
 
+CROP_KEYS: tuple[str, ...] = ("crop_padding", "horizontal_flip")
+"""The keywords of the random-crop augmentation (CIFAR-10): pad by ``crop_padding`` pixels, crop, flip."""
+
+
+def crop_kwargs(augment: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The random-crop keywords of ``augment`` when it asks for crops (``crop_padding``), else ``{}``."""
+    if not augment or not augment.get("crop_padding"):
+        return {}
+    return {k: augment[k] for k in CROP_KEYS if k in augment}
+
+
+def idg_crop_equivalent(augment: Mapping[str, Any]) -> dict[str, Any]:
+    """ImageDataGenerator keywords for a random-crop augmentation: whole-pixel shifts of at most
+    ``crop_padding`` (IDG draws ``choice(range(k)) * ±1`` for an integer ``k``) with edge filling,
+    and the same flip. Other keywords pass through."""
+    out = {k: v for k, v in augment.items() if k != "crop_padding"}
+    if augment.get("crop_padding"):
+        shift = int(augment["crop_padding"]) + 1
+        out.update(width_shift_range=shift, height_shift_range=shift)
+    return out
+
+
+def random_crop_flip(
+    images: np.ndarray, rng: np.random.Generator, *, crop_padding: int = 4, horizontal_flip: bool = False
+) -> np.ndarray:
+    """Random crops of a uint8 ``(B, H, W[, C])`` batch padded by ``crop_padding`` (edge pixels
+    repeated, as ``fill_mode="nearest"``), each mirrored with p = 0.5 if ``horizontal_flip``; float32 out.
+
+    >>> batch = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    >>> random_crop_flip(batch, np.random.default_rng(0), crop_padding=1).shape
+    (2, 4, 4)
+    """
+    n, height, width = images.shape[:3]
+    pad = int(crop_padding)
+    spec = [(0, 0), (pad, pad), (pad, pad)] + [(0, 0)] * (images.ndim - 3)
+    padded = np.pad(images, spec, mode="edge")
+    dy, dx = rng.integers(0, 2 * pad + 1, (2, n))
+    rows = dy[:, None] + np.arange(height)[None, :]
+    cols = dx[:, None] + np.arange(width)[None, :]
+    if horizontal_flip:
+        flip = rng.random(n) < 0.5
+        cols[flip] = cols[flip, ::-1]
+    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.astype(np.float32)
+
+
 def zoom_bounds(zoom_range: float | tuple[float, float]) -> tuple[float, float]:
     """ImageDataGenerator's zoom interval: a float ``z`` means ``[1 - z, 1 + z]``."""
     if isinstance(zoom_range, (int, float)):

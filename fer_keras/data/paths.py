@@ -45,3 +45,17 @@ def fer_split_dir(root: Path, split: str) -> Path:
             f"or point {DATA_ENV_VAR} / --data at the folder that holds fer2013/."
         )
     return path
+
+
+def cifar10_split_dir(root: Path, split: str) -> Path:
+    """``<root>/cifar10/<split>``, checked to exist (accepts ``root`` pointing at ``cifar10/`` itself)."""
+    base = root / "cifar10" if (root / "cifar10").is_dir() else root
+    path = base / split
+    if not path.is_dir():
+        raise DataError(
+            f"Missing CIFAR-10 folder {path}: expected <data root>/cifar10/{{train,test}}/<class>/*.jpg|png. "
+            f"Put the '{split}/' folder there, convert the original archive with "
+            "`python -m fer_keras data import-cifar10 cifar-10-python.tar.gz`, "
+            f"or point {DATA_ENV_VAR} / --data at the folder that holds cifar10/."
+        )
+    return path

@@ -1,4 +1,4 @@
-"""Publish recorded FER runs as committed compact models (the ``compact`` step of session.sh).
+"""Publish recorded FER and CIFAR-10 runs as committed compact models (the ``compact`` step of session.sh).
 
 For each experiment: :func:`fer_keras.export.publish_model` writes ``<base>/models/<exp>.keras``
 (float16 kernels, <= 16 MiB) and ``.classes.json``, compares its predictions on the whole test
@@ -7,7 +7,7 @@ card so that the card's snippet loads the committed file. With ``--cpu-check`` i
 committed file on the CPU (a fresh process with ``JAX_PLATFORMS=cpu``) against the card's accuracy,
 as tests/test_published_models.py does on the CPU machine. Usage::
 
-    python tools/accelerator/publish.py --base . --data data fer4 fer7 [--cpu-check]
+    python tools/accelerator/publish.py --base . --data data fer4 fer7 cifar10 [--cpu-check]
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's fer_keras
 
-from fer_keras.data.fer import fer_frames, flow_frame  # noqa: E402
-from fer_keras.export import publish_model  # noqa: E402
+from fer_keras.export import publish_model, test_feed  # noqa: E402
 
 CPU_CHECK = """
 import json, sys
@@ -34,16 +33,15 @@ print(json.dumps(check_published_model(sys.argv[1], sys.argv[2], sys.argv[3])))
 def main(argv: list[str] | None = None) -> int:
     """Publish each experiment; returns 1 when a compact copy's test accuracy moved by more than 0.3 points."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="+", choices=("fer4", "fer7"))
+    parser.add_argument("experiments", nargs="+", choices=("fer4", "fer7", "cifar10"))
     parser.add_argument("--base", default=".", help="the runs' output folder (holds metrics/ and model_cards/)")
-    parser.add_argument("--data", default=None, help="data root holding fer2013/ (default: $FER_KERAS_DATA, ./data)")
+    parser.add_argument("--data", default=None, help="data root holding fer2013/, cifar10/ (default: $FER_KERAS_DATA)")
     parser.add_argument("--cpu-check", action="store_true", help="also score the committed file on the CPU")
     args = parser.parse_args(argv)
     status = 0
     for experiment in args.experiments:
         result = json.loads((Path(args.base) / "metrics" / f"{experiment}.json").read_text())
-        classes = result["class_names"]
-        test = flow_frame(fer_frames(classes, args.data)["test"], classes, batch_size=256)
+        test = test_feed(result["dataset"]["id"], result["class_names"], args.data)
         published = publish_model(args.base, experiment, test)
         comparison = published["test_comparison"]
         moved = abs(comparison["compact_accuracy"] - comparison["reference_accuracy"]) * 100
