@@ -1,4 +1,4 @@
-"""Command line: ``python -m fer_keras train|evaluate|predict|serve|tune|data ...`` (see ``--help`` of each)."""
+"""Command line: ``python -m fer_keras train|evaluate|predict|serve|export|tune|data ...`` (see ``--help`` of each)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--root", default=".", help="folder holding metrics/ and figures/ (default .)")
     table.add_argument("--write", metavar="README", help="replace the table block of this README file")
     add_predict_commands(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -196,14 +197,13 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "paths",
         nargs="+",
-        metavar="[MODEL.keras] IMAGE_OR_VIDEO",
-        help="a .keras file saved by `train` (its .classes.json beside it; default: the published "
-        "models/fer7.keras), then photo files (PNG, JPEG, ...) or one video file",
+        metavar="[MODEL] IMAGE_OR_VIDEO",
+        help="a .keras file saved by `train` or a .onnx/.tflite file written by `export` (its .classes.json beside "
+        "it; default: the published models/fer7.keras), then photo files (PNG, JPEG, ...) or one video file",
     )
     predict.add_argument("--no-detect", action="store_true", help="classify each whole image (frame) as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
-    min_face = {"type": _positive_int, "default": 48, "metavar": "PX", "help": "smallest face searched (default 48)"}
-    predict.add_argument("--min-face", **min_face)
+    add_detector_options(predict)
     video = predict.add_argument_group("video")
     video.add_argument("--out", metavar="DIR", help="folder for a video's outputs (default ./<video name>_emotions)")
     video.add_argument("--every", type=_positive_int, default=1, metavar="N", help="analyse every N-th frame")
@@ -219,8 +219,94 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10)")
-    serve.add_argument("--min-face", **min_face)
+    add_detector_options(serve)
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def add_detector_options(parser: argparse.ArgumentParser) -> None:
+    """The face detector, its settings, alignment and the inference runtime (``predict`` and ``serve``)."""
+    from fer_keras.predict.runtimes import RUNTIME_CHOICES
+
+    group = parser.add_argument_group("faces and runtime")
+    group.add_argument(
+        "--detector",
+        choices=["yunet", "haar"],
+        default="yunet",
+        help="face detector (default yunet; haar: OpenCV's Haar cascade, no landmarks)",
+    )
+    group.add_argument(
+        "--min-face",
+        type=_positive_int,
+        metavar="PX",
+        help="smallest face kept, in pixels (default: yunet 20, haar 48)",
+    )
+    group.add_argument(
+        "--score-threshold", type=float, metavar="S", help="yunet: smallest face score kept (default 0.8)"
+    )
+    group.add_argument(
+        "--nms-threshold", type=float, metavar="IOU", help="yunet: overlap that merges boxes (default 0.3)"
+    )
+    group.add_argument(
+        "--no-align",
+        action="store_true",
+        help="cut faces by their box instead of turning them upright by their landmarks",
+    )
+    group.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        default="auto",
+        help="auto (default): the exported <model>.onnx beside a .keras model when there is one, else Keras; "
+        "keras, onnx or litert to choose",
+    )
+
+
+def detector_from_args(args: argparse.Namespace):
+    """The detector that ``--detector``, ``--min-face``, ``--score-threshold`` and ``--nms-threshold`` ask for."""
+    from fer_keras.data.paths import DataError
+    from fer_keras.predict.detectors import get_detector
+
+    settings = {"min_size": args.min_face, "score_threshold": args.score_threshold, "nms_threshold": args.nms_threshold}
+    settings = {key: value for key, value in settings.items() if value is not None}
+    if args.detector == "haar" and set(settings) - {"min_size"}:
+        raise DataError("--score-threshold and --nms-threshold are YuNet settings: drop them with --detector haar.")
+    try:
+        return get_detector(args.detector, **settings)
+    except ValueError as err:
+        raise DataError(str(err)) from err
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """``export MODEL --format onnx|litert``."""
+    export = sub.add_parser(
+        "export",
+        help="export a .keras model for inference (ONNX Runtime or LiteRT), after a parity check on labelled images",
+        description="Write <model>.onnx (or .tflite) with its .classes.json beside it, through Keras' model.export, "
+        "only when on the images of --data the exported file's top-1 answer agrees with the Keras model's on "
+        ">= 99.9 %% of them and its accuracy is within 0.1 point.",
+    )
+    export.add_argument("model", help="a .keras file saved by `train`")
+    export.add_argument("--format", choices=["onnx", "litert"], default="onnx", help="default onnx")
+    export.add_argument(
+        "--data", help="folder with one sub-folder of images per class (default: $FER_KERAS_DATA/fer2013/test)"
+    )
+    export.add_argument("--out", help="the file to write (default: beside the model, .onnx or .tflite)")
+    export.add_argument("--report", metavar="JSON", help="also write the parity report here")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    """``export``: print the parity report as JSON; the file is written only when it passes."""
+    from fer_keras.data.paths import DATA_ENV_VAR, DataError
+    from fer_keras.saving.convert import export_model
+
+    data = args.data or (os.environ.get(DATA_ENV_VAR) and os.path.join(os.environ[DATA_ENV_VAR], "fer2013", "test"))
+    if not data:
+        raise DataError(
+            f"Give labelled images for the parity check: --data DIR (class sub-folders), or set {DATA_ENV_VAR}."
+        )
+    result = export_model(args.model, args.format, data, out=args.out, report=args.report)
+    print(f"wrote {result['file']} ({result['bytes']} bytes)", file=sys.stderr)
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def _positive_int(text: str) -> int:
@@ -236,7 +322,8 @@ def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
     from fer_keras.data.paths import DataError
     from fer_keras.predict import published_model
 
-    model, images = (paths[0], list(paths[1:])) if paths[0].endswith(".keras") else (None, list(paths))
+    is_model = paths[0].lower().endswith((".keras", ".onnx", ".tflite"))
+    model, images = (paths[0], list(paths[1:])) if is_model else (None, list(paths))
     if not images:
         raise DataError(f"No image or video given after the model {paths[0]}: name the files to analyse.")
     return model or str(published_model()), images
@@ -247,7 +334,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fer_keras.data.paths import DataError
-    from fer_keras.predict import FaceDetector, Predictor
+    from fer_keras.predict import Predictor
     from fer_keras.predict.annotate import save_annotated
     from fer_keras.predict.video import VideoReader, is_video
 
@@ -260,7 +347,9 @@ def run_predict(args: argparse.Namespace) -> int:
         raise DataError(f"{videos[0]} is a video: give one video per `predict` call (photos in a call of their own).")
     if videos:
         VideoReader(videos[0]).close()  # a bad video is reported before the model loads
-    predictor = Predictor.from_file(model, detector=FaceDetector(min_size=args.min_face))
+    predictor = Predictor.from_file(
+        model, runtime=args.runtime, detector=detector_from_args(args), align=not args.no_align
+    )
     if videos:
         return _predict_video(predictor, videos[0], args)
     results = []
@@ -311,7 +400,9 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         max_upload_mb=args.max_upload_mb,
-        min_face=args.min_face,
+        detector=detector_from_args(args),
+        runtime=args.runtime,
+        align=not args.no_align,
         log_level=args.log_level,
     )
     return 0
@@ -337,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(results_table(args.root))
             return 0
+        if args.command == "export":
+            return _run_export(args)
         if args.command in ("predict", "serve"):
             return run_predict(args) if args.command == "predict" else run_serve(args)
         if args.command == "train":

@@ -107,9 +107,9 @@ class Predictor:
         ``keras``, ``onnx`` or ``litert``; see :mod:`fer_keras.predict.runtimes`.
         """
         path = published_model() if path is None else path
-        chosen, file = resolve(path, runtime)
+        resolve(path, runtime)  # a missing or unknown file is named before its classes file
         class_names = read_class_names(path)
-        loaded = load_runtime(file, chosen)
+        loaded = load_runtime(path, runtime)
         return cls(loaded, class_names, name=str(path), **kwargs)
 
     def load_image(self, image: ImageInput, *, name: str | None = None) -> Image.Image:

@@ -2,8 +2,8 @@
 
 ``keras`` runs the ``.keras`` model itself (imports Keras and its backend); ``onnx`` (ONNX Runtime) and
 ``litert`` (LiteRT) run a file written by ``fer-keras export`` and import neither TensorFlow nor Keras.
-``auto`` takes ``<model>.onnx`` beside a ``.keras`` model when it is there, at least as new, and ONNX
-Runtime is installed; else the Keras model.
+``auto`` takes ``<model>.onnx`` beside a ``.keras`` model when it is there, was exported from that very
+file (its metadata holds the file's SHA-256) and ONNX Runtime is installed; else the Keras model.
 
 >>> sorted(RUNTIMES)
 ['keras', 'litert', 'onnx']
@@ -11,10 +11,13 @@ Runtime is installed; else the Keras model.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import json
 import os
+import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +33,8 @@ RUNTIMES: dict[str, tuple[str, str, str]] = {
 """Runtime name -> (module, class, model file suffix); modules are imported only when chosen."""
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
 SUFFIXES = {suffix: name for name, (_, _, suffix) in RUNTIMES.items()}
+SOURCE_KEY = "fer_keras_source_sha256"
+"""ONNX metadata key: the SHA-256 of the ``.keras`` file the ONNX file was exported from."""
 
 
 class Runtime(Protocol):
@@ -84,26 +89,56 @@ def resolve(model_path: str | os.PathLike, runtime: str = "auto") -> tuple[str, 
         return own, path
     if runtime == "keras":
         return "keras", path
-    wanted = ["onnx"] if runtime == "auto" else [runtime]
-    for name in wanted:
-        exported = path.with_suffix(RUNTIMES[name][2])
-        fresh = exported.is_file() and exported.stat().st_mtime >= path.stat().st_mtime
-        if fresh and available(name):
-            return name, exported
-        if runtime != "auto":
-            raise DataError(
-                f"No up-to-date {exported.name} beside {path} for --runtime {name}"
-                f"{'' if available(name) else ' (and its package is not installed)'}: write it with "
-                f"`fer-keras export {path} --format {name}`, or pass --runtime keras."
-            )
+    name = "onnx" if runtime == "auto" else runtime
+    exported = path.with_suffix(RUNTIMES[name][2])
+    if exported.is_file() and available(name):
+        return name, exported
+    if runtime != "auto":
+        raise DataError(
+            f"No {exported.name} beside {path} for --runtime {name}"
+            f"{'' if available(name) else ' (and its package is not installed)'}: write it with "
+            f"`fer-keras export {path} --format {name}`, or pass --runtime keras."
+        )
     return "keras", path
 
 
+@lru_cache(maxsize=8)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (computed once per path, modification time and size)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
 def load_runtime(model_path: str | os.PathLike, runtime: str = "auto") -> Runtime:
-    """Load the classifier at ``model_path`` in ``runtime`` (``auto``, ``keras``, ``onnx`` or ``litert``)."""
+    """Load the classifier at ``model_path`` in ``runtime`` (``auto``, ``keras``, ``onnx`` or ``litert``).
+
+    An ONNX file found beside a ``.keras`` model must have been exported from it: else ``auto`` warns and
+    runs the Keras model, and ``onnx`` is a :class:`DataError`.
+    """
     name, path = resolve(model_path, runtime)
     module, cls, _ = RUNTIMES[name]
-    return getattr(importlib.import_module(module), cls).from_file(path)
+    loaded = getattr(importlib.import_module(module), cls).from_file(path)
+    source = Path(model_path)
+    if name == "onnx" and source.suffix.lower() == ".keras":
+        recorded = getattr(loaded, "metadata", {}).get(SOURCE_KEY)
+        if recorded != file_sha256(source):
+            message = (
+                f"{path} was not exported from {source} (it is older, or from another model): write it again with "
+                f"`fer-keras export {source} --format onnx`"
+            )
+            if runtime != "auto":
+                raise DataError(f"{message}, or pass --runtime keras.")
+            print(f"warning: {message}; running the Keras model meanwhile.", file=sys.stderr)
+            return load_runtime(source, "keras")
+    return loaded
 
 
 __all__ = [
@@ -111,6 +146,7 @@ __all__ = [
     "RUNTIME_CHOICES",
     "Runtime",
     "available",
+    "file_sha256",
     "classes_file",
     "load_runtime",
     "read_class_names",

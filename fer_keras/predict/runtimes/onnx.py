@@ -28,6 +28,7 @@ class OnnxRuntime:
         self.session, self.path = session, path
         (given,), (output,) = session.get_inputs(), session.get_outputs()
         self._input = given.name
+        self.metadata = dict(session.get_modelmeta().custom_metadata_map)
         self.input_shape = (None, *(d if isinstance(d, int) else None for d in given.shape[1:]))
         self.output_shape = (None, *(d if isinstance(d, int) else None for d in output.shape[1:]))
 

@@ -1,0 +1,1 @@
+"""Saving and converting models: :mod:`fer_keras.saving.convert` exports a ``.keras`` model for inference."""
