@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -268,7 +267,7 @@ def make_table(rows: list[dict[str, Any]], class_names: Sequence[str], attrs: di
 
 
 def analyze_video(
-    model_or_predictor: Predictor | keras.Model | str | os.PathLike,
+    model_or_predictor: Predictor | Any,
     path: str | os.PathLike,
     every: int = 1,
     max_frames: int | None = None,
