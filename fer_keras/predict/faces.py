@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 
 Box = tuple[int, int, int, int]
 """A face box ``(x, y, width, height)`` in pixels of the image."""
