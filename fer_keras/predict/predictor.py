@@ -13,10 +13,11 @@ import keras
 import numpy as np
 from PIL import Image
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.predict.faces import DEFAULT_MARGIN, Box, FaceDetector, face_crops
 from fer_keras.predict.images import ImageInput, read_image
-from fer_keras.training import classes_path, load_class_names, load_model
+from fer_keras.presets import DEFAULT_PRESET, get_preset, model_file, preset_path
+from fer_keras.saving import classes_path, load_class_names, load_model
 
 _RESCALE = np.float32(1.0 / 255.0)
 
@@ -90,8 +91,9 @@ class Predictor:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> Predictor:
-        """Load the ``.keras`` file at ``path`` (default: :func:`published_model`) and the class names beside it."""
-        path = published_model() if path is None else path
+        """Load the ``.keras`` file at ``path`` (or a published model's name; default: :func:`published_model`)
+        and the class names beside it."""
+        path = model_file(path)
         model, class_names = load_checked_model(path)
         return cls(model, class_names, name=str(path), **kwargs)
 
@@ -172,25 +174,20 @@ def _predictor_from_file(path: str, mtime_ns: int) -> Predictor:
     return Predictor.from_file(path)
 
 
-PUBLISHED_MODEL = Path(__file__).resolve().parents[2] / "models" / "fer7.keras"
-"""The published FER-7 model of a fer_keras checkout (``models/fer7.keras``, trained by ``make results``)."""
+PUBLISHED_MODEL = get_preset(DEFAULT_PRESET).path
+"""The published FER-7 model shipped in the package (``fer_keras/assets/fer7.keras``, made by ``make results``)."""
 
 
-def published_model() -> Path:
-    """:data:`PUBLISHED_MODEL`, or a DataError naming it and what to pass instead."""
-    if not PUBLISHED_MODEL.is_file():
-        raise DataError(
-            f"No model named and the published model {PUBLISHED_MODEL} is not there (a git checkout of fer_keras "
-            "has it in models/). Name a .keras file saved by `train`, e.g. runs/smoke/artifacts/fer7/model.keras."
-        )
-    return PUBLISHED_MODEL
+def published_model(name: str = DEFAULT_PRESET) -> Path:
+    """The published model ``name`` shipped in the package, checked; a DataError names what is wrong and the fix."""
+    return preset_path(name)
 
 
 def get_predictor(
     model: Predictor | keras.Model | str | os.PathLike, class_names: Sequence[str] | None = None
 ) -> Predictor:
-    """A :class:`Predictor` for a model file (cached per path and modification time), a loaded model
-    (``class_names`` required) or a Predictor (returned as it is)."""
+    """A :class:`Predictor` for a model file or a published model's name (cached per path and modification
+    time), a loaded model (``class_names`` required) or a Predictor (returned as it is)."""
     if isinstance(model, Predictor):
         return model
     if isinstance(model, keras.Model):
@@ -200,7 +197,7 @@ def get_predictor(
                 "or pass the path of a model saved by `train` (its classes file is read)."
             )
         return Predictor(model, class_names)
-    path = Path(model).resolve()
+    path = model_file(model).resolve()  # a published model's name, or a path
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
     return _predictor_from_file(str(path), mtime)
 
