@@ -137,7 +137,10 @@ def model_file(model: str | os.PathLike | None = None) -> Path:
     """The ``.keras`` file meant by ``model``: a preset name (default :data:`DEFAULT_PRESET`) or a path."""
     if model is None or (isinstance(model, str) and model in PRESETS):
         return preset_path(model or DEFAULT_PRESET)
-    return Path(model)
+    path = Path(model)
+    if isinstance(model, str) and not path.suffix and len(path.parts) == 1 and not path.exists():
+        get_preset(model)  # a bare name that is neither a preset nor a file: the error lists the presets
+    return path
 
 
 __all__ = [
