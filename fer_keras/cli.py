@@ -264,8 +264,8 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
         "paths",
         nargs="+",
         metavar="[MODEL.keras] IMAGE_OR_VIDEO",
-        help="a .keras file saved by `train` (its .classes.json beside it; default: the published "
-        "models/fer7.keras), then photo files (PNG, JPEG, ...) or one video file",
+        help="a .keras file saved by `train` (its .classes.json beside it; default: the published fer7 model "
+        "shipped in the package), then photo files (PNG, JPEG, ...) or one video file",
     )
     predict.add_argument("--no-detect", action="store_true", help="classify each whole image (frame) as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
@@ -281,7 +281,8 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "model",
         nargs="?",
-        help="a .keras file saved by `train` (its .classes.json beside it; default: the published models/fer7.keras)",
+        help="a .keras file saved by `train` (its .classes.json beside it), or a published model's name "
+        "(fer7, the default; fer4)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
