@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= smoke
-EXPERIMENTS ?= fer4 fer7 fashion_mlp fashion_cnn
+EXPERIMENTS ?= fer4 fer7 fashion_mlp fashion_cnn cifar10
 # Data root: $FER_KERAS_DATA if set, else ./data if it holds the data, else ../shared/data.
 FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist),$(CURDIR)/data,$(abspath ../shared/data))
 export FER_KERAS_DATA

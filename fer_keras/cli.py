@@ -1,26 +1,90 @@
-"""Command line: ``python -m fer_keras train|evaluate|predict|serve|export|tune|data ...`` (see ``--help`` of each)."""
+"""Command line: ``fer-keras`` (or ``python -m fer_keras``) ``predict|serve|export|evaluate|train|tune|data ...``.
+
+stdout carries only each command's result (the JSON of ``predict``, ``evaluate``, ``train`` and ``tune``, so
+``| jq`` works; the report of ``data`` and ``results-table``); progress, Keras' messages and warnings go to
+stderr, and TensorFlow's start-up log lines are dropped unless ``--verbose``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
 
-from fer_keras.profiles import EXPERIMENTS, PROFILE_NAMES
+EXIT_CODES = """exit status:
+  0  done
+  1  the work failed (an unexpected error; `data check`: the data is broken)
+  2  bad input or usage: a missing or unreadable file, a bad option (the message names it and the fix)"""
+
+_RESULT: contextvars.ContextVar[TextIO | None] = contextvars.ContextVar("fer_keras_result_stream", default=None)
+
+
+def print_result(text: str) -> None:
+    """Write a command's result to stdout; everything else a command prints goes to stderr."""
+    print(text, file=_RESULT.get() or sys.stdout, flush=True)
+
+
+class _LazyChoices:
+    """argparse ``choices`` read from :mod:`fer_keras.profiles` only when checked or shown, so that
+    ``predict`` and ``--version`` do not import the training side (and TensorFlow with it)."""
+
+    def __init__(self, read: Callable[[], Sequence[str]]) -> None:
+        self._read = read
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._read()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __repr__(self) -> str:
+        return repr(list(self._read()))
+
+
+def _experiments() -> list[str]:
+    from fer_keras.profiles import EXPERIMENTS
+
+    return list(EXPERIMENTS)
+
+
+def _profiles() -> list[str]:
+    from fer_keras.profiles import PROFILE_NAMES
+
+    return list(PROFILE_NAMES)
+
+
+EXPERIMENTS, PROFILE_NAMES = _LazyChoices(_experiments), _LazyChoices(_profiles)
+
+
+def _prog() -> str:
+    """``fer-keras`` when run as the console script, else ``python -m fer_keras`` (the two behave the same)."""
+    return "fer-keras" if os.path.basename(sys.argv[0]) == "fer-keras" else "python -m fer_keras"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m fer_keras``."""
-    parser = argparse.ArgumentParser(prog="python -m fer_keras", description=__doc__)
+    """The argument parser of ``fer-keras`` / ``python -m fer_keras``."""
+    from fer_keras import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=_prog(), description=__doc__, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"fer_keras {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's start-up log lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train, evaluate and write metrics, figures and the model card")
-    train.add_argument("experiment", choices=list(EXPERIMENTS))
+    train.add_argument("experiment", choices=EXPERIMENTS, metavar="EXPERIMENT", help="one of: %(choices)s")
     train.add_argument(
         "--profile",
         choices=PROFILE_NAMES,
+        metavar="PROFILE",
         default="smoke",
         help="smoke: tiny, seconds on CPU (default); cpu: the published results, sized for a 2-core CPU; "
         "full: longer, for accelerators",
@@ -64,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--write", metavar="README", help="replace the table block of this README file")
     add_predict_commands(sub)
     _add_export_parser(sub)
+    for command in sub.choices.values():  # --verbose after the command too; exit codes in every --help
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.epilog, command.formatter_class = EXIT_CODES, argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -101,14 +168,14 @@ def _run_data(args: argparse.Namespace) -> int:
 
         out = args.out or os.environ.get(DATA_ENV_VAR) or "data"
         result = import_fer_csv(args.csv, out, progress=not args.quiet)
-        print(f"Imported {result.rows} images (lossless PNG) into {result.fer_dir}:")
-        print(format_count_table(result.counts))
+        print_result(f"Imported {result.rows} images (lossless PNG) into {result.fer_dir}:")
+        print_result(format_count_table(result.counts))
         root = result.fer_dir.parent
-        print(f"Next: python -m fer_keras data check {root}")
-        print(f"The experiments read it with --data {root} or {DATA_ENV_VAR}={root} (`make run` finds ./data itself).")
+        print_result(f"Next: python -m fer_keras data check {root}")
+        print_result(f"The experiments read it with --data {root} or {DATA_ENV_VAR}={root} (`make run` finds ./data).")
         return 0
     report = check_data(args.root)
-    print(format_check(report))
+    print_result(format_check(report))
     return 0 if report.ok else 1
 
 
@@ -130,7 +197,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
         help="chief: address to listen on (0.0.0.0:PORT for other machines); worker: the chief's address "
         "(default: $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT)",
     )
-    tune.add_argument("--profile", choices=PROFILE_NAMES, default="smoke")
+    tune.add_argument("--profile", choices=PROFILE_NAMES, metavar="PROFILE", default="smoke", help="%(choices)s")
     tune.add_argument("--data", help="folder holding fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
     tune.add_argument("--out", help="output base folder (default: . for cpu, full/ for full, runs/smoke for smoke)")
     tune.add_argument("--max-trials", type=int, help="chief: override the profile's trial budget")
@@ -169,7 +236,7 @@ def run_tune(args: argparse.Namespace) -> int:
             f"fashion_mlp ({args.profile}): trials per worker {dist['trials_per_tuner']}, test accuracy "
             f"{m['accuracy']:.4f}"
         )
-        print(
+        print_result(
             json.dumps(
                 {
                     "accuracy": m["accuracy"],
@@ -181,7 +248,7 @@ def run_tune(args: argparse.Namespace) -> int:
         )
     else:
         done = tuning.run_worker(args.worker, oracle, args.profile, tuner_epochs=args.tuner_epochs, **common)
-        print(json.dumps(done))
+        print_result(json.dumps(done))
     return 0
 
 
@@ -199,7 +266,8 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="[MODEL] IMAGE_OR_VIDEO",
         help="a .keras file saved by `train` or a .onnx/.tflite file written by `export` (its .classes.json beside "
-        "it; default: the published models/fer7.keras), then photo files (PNG, JPEG, ...) or one video file",
+        "it; default: the published fer7 model shipped in the package), then photo files (PNG, JPEG, ...) or one "
+        "video file",
     )
     predict.add_argument("--no-detect", action="store_true", help="classify each whole image (frame) as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
@@ -214,7 +282,8 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "model",
         nargs="?",
-        help="a .keras file saved by `train` (its .classes.json beside it; default: the published models/fer7.keras)",
+        help="a .keras file saved by `train` (its .classes.json beside it), or a published model's name "
+        "(fer7, the default; fer4)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -262,7 +331,7 @@ def add_detector_options(parser: argparse.ArgumentParser) -> None:
 
 def detector_from_args(args: argparse.Namespace):
     """The detector that ``--detector``, ``--min-face``, ``--score-threshold`` and ``--nms-threshold`` ask for."""
-    from fer_keras.data.paths import DataError
+    from fer_keras.errors import DataError
     from fer_keras.predict.detectors import get_detector
 
     settings = {"min_size": args.min_face, "score_threshold": args.score_threshold, "nms_threshold": args.nms_threshold}
@@ -305,7 +374,7 @@ def _run_export(args: argparse.Namespace) -> int:
         )
     result = export_model(args.model, args.format, data, out=args.out, report=args.report)
     print(f"wrote {result['file']} ({result['bytes']} bytes)", file=sys.stderr)
-    print(json.dumps(result, indent=2))
+    print_result(json.dumps(result, indent=2))
     return 0
 
 
@@ -319,7 +388,7 @@ def _positive_int(text: str) -> int:
 def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
     """``predict``'s paths as (model, images): a first path ending in ``.keras`` is the model, else
     :func:`fer_keras.predict.published_model`."""
-    from fer_keras.data.paths import DataError
+    from fer_keras.errors import DataError
     from fer_keras.predict import published_model
 
     is_model = paths[0].lower().endswith((".keras", ".onnx", ".tflite"))
@@ -333,7 +402,7 @@ def run_predict(args: argparse.Namespace) -> int:
     """``predict``: print ``[{"image": PATH, "faces": [...]}, ...]``, or a video's summary after writing its outputs."""
     from pathlib import Path
 
-    from fer_keras.data.paths import DataError
+    from fer_keras.errors import DataError
     from fer_keras.predict import Predictor
     from fer_keras.predict.annotate import save_annotated
     from fer_keras.predict.video import VideoReader, is_video
@@ -359,7 +428,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.annotate:
             out = save_annotated(img, faces, Path(args.annotate) / f"{Path(path).stem}_annotated.png")
             print(f"wrote {out}", file=sys.stderr)
-    print(json.dumps(results, indent=2))
+    print_result(json.dumps(results, indent=2))
     return 0
 
 
@@ -383,13 +452,13 @@ def _predict_video(predictor, path: str, args: argparse.Namespace) -> int:
         print(f"wrote {written} ({key})", file=sys.stderr)
     if "message" in summary:
         print(summary["message"], file=sys.stderr)
-    print(json.dumps(summary, indent=2))
+    print_result(json.dumps(summary, indent=2))
     return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """``serve``: load the model once, then answer HTTP until interrupted."""
-    from fer_keras.data.paths import DataError
+    from fer_keras.errors import DataError
     from fer_keras.predict import published_model
     from fer_keras.predict.service import run_server
 
@@ -409,10 +478,28 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    from fer_keras.data.paths import DataError
+    """Run the command line; returns the exit status (0 done, 1 the work failed, 2 bad input or usage).
+
+    Run as a program (``argv`` None), TensorFlow's start-up log lines are dropped from stderr unless
+    ``--verbose``; called with ``argv`` (tests, scripts) the process' stderr is left alone.
+    """
+    quiet = argv is None and "--verbose" not in sys.argv[1:]
+    if quiet:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO/WARNING logs
+    with StartupLogFilter() if quiet else contextlib.nullcontext():  # `train --help` imports TensorFlow too
+        args = build_parser().parse_args(argv)
+        token = _RESULT.set(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return run_command(args)
+        finally:
+            _RESULT.reset(token)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; results go through :func:`print_result`, the rest to stdout (made stderr by main)."""
     from fer_keras.distribute import DistributionError
+    from fer_keras.errors import FerKerasError
 
     try:
         if args.command == "data":
@@ -424,9 +511,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.write:
                 changed = write_results_table(args.write, args.root)
-                print(f"{args.write}: results table {'updated' if changed else 'already up to date'}")
+                print_result(f"{args.write}: results table {'updated' if changed else 'already up to date'}")
             else:
-                print(results_table(args.root))
+                print_result(results_table(args.root))
             return 0
         if args.command == "export":
             return _run_export(args)
@@ -453,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.experiment} ({args.profile}): test accuracy {m['accuracy']:.4f}, "
                 f"macro-F1 {m['macro_f1']:.4f}, {result['run']['wall_time_s']:.0f} s"
             )
-            print(
+            print_result(
                 json.dumps(
                     {
                         "accuracy": m["accuracy"],
@@ -470,8 +557,59 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.model, args.data, args.classes, args.batch_size, allow_missing_classes=args.allow_missing_classes
             )
             metrics.pop("report_text", None)
-            print(json.dumps(metrics, indent=2))
-    except (DataError, DistributionError) as exc:
+            print_result(json.dumps(metrics, indent=2))
+    except (FerKerasError, DistributionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+_STARTUP_LOG = re.compile(
+    rb"\r?(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] "  # absl/glog lines of TensorFlow's C++ runtime
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|This TensorFlow binary is optimized"
+    rb"|To enable the following instructions: )"
+)
+"""The beginnings of TensorFlow's start-up log lines (oneDNN, CPU features, absl), some printed before
+``TF_CPP_MIN_LOG_LEVEL`` is read and so not silenced by it."""
+_DECIDE_AFTER = 64  # bytes of a line that tell whether it is one of them
+
+
+class StartupLogFilter:
+    """Within ``with``: file descriptor 2 (stderr, C++ code's too) forwarded to the real stderr through a
+    pipe, less the lines :data:`_STARTUP_LOG` matches. Partial lines (progress bars) pass at once."""
+
+    def __enter__(self) -> StartupLogFilter:
+        sys.stderr.flush()
+        self._stderr = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self._pump = threading.Thread(target=self._forward, args=(read,), name="stderr-filter", daemon=True)
+        self._pump.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._stderr, 2)  # closes the pipe's last write end: the pump reads EOF and ends
+        self._pump.join(timeout=5)
+        os.close(self._stderr)
+
+    def _forward(self, read: int) -> None:
+        pending, mode = b"", "decide"  # each line: decided on its first bytes, then passed or dropped whole
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                pending += chunk
+                while pending:
+                    end = pending.find(b"\n") + 1
+                    if mode == "decide":
+                        if not (end or len(pending) >= _DECIDE_AFTER or pending.startswith(b"\r")):
+                            break  # too short to tell yet
+                        mode = "drop" if _STARTUP_LOG.match(pending) else "pass"
+                    line, pending = (pending[:end], pending[end:]) if end else (pending, b"")
+                    if mode == "pass":
+                        os.write(self._stderr, line)
+                    if end:
+                        mode = "decide"
+            if pending and mode != "drop" and not _STARTUP_LOG.match(pending):
+                os.write(self._stderr, pending)

@@ -22,3 +22,18 @@ FASHION_CLASSES: tuple[str, ...] = (
 
 FER_IMAGE_SIZE: tuple[int, int] = (48, 48)
 FASHION_IMAGE_SIZE: tuple[int, int] = (28, 28)
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+"""CIFAR-10 label names, indexed by label 0..9 (Keras' order, alphabetical too)."""
+CIFAR10_IMAGE_SIZE: tuple[int, int] = (32, 32)

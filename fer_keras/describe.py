@@ -36,6 +36,12 @@ def describe_learning_rate(config_value: Any) -> str:
     if isinstance(config_value, dict):
         schedule = config_value.get("config", {})
         name = config_value.get("class_name", "schedule")
+        if name == "CosineDecay" and schedule.get("warmup_target") and schedule.get("warmup_steps"):
+            peak, end = schedule["warmup_target"], schedule.get("alpha", 0.0) * schedule["warmup_target"]
+            return (
+                f"{schedule['initial_learning_rate']:g} rising linearly to {peak:g} over {schedule['warmup_steps']:,} "
+                f"steps, then cosine decay over {schedule['decay_steps']:,} steps to {end:g}"
+            )
         if name == "CosineDecay":
             return (
                 f"{schedule['initial_learning_rate']:g} with cosine decay over {schedule['decay_steps']:,} steps"

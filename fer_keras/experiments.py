@@ -23,6 +23,7 @@ import keras
 from fer_keras import evaluation, plots, training
 from fer_keras.analysis import analyze_model, collect_arrays
 from fer_keras.data.augment import augmentation_layer
+from fer_keras.data.cifar import CifarData, load_cifar10
 from fer_keras.data.fashion import FashionData, load_fashion
 from fer_keras.data.fer import FerData, load_fer
 from fer_keras.describe import describe_architecture, describe_augmentation, describe_compiled
@@ -31,6 +32,7 @@ from fer_keras.distribute import configure_distribution, current_distribution
 from fer_keras.io import atomic_write_json
 from fer_keras.model_card import write_model_card
 from fer_keras.models import (
+    build_cifar_resnet,
     build_fashion_cnn,
     build_fashion_mlp,
     build_fer_cnn,
@@ -40,9 +42,9 @@ from fer_keras.models import (
 )
 from fer_keras.precision import mixed_precision_policy
 from fer_keras.profiles import EXPERIMENTS, PUBLISHED_PROFILES, Settings, get_settings
-from fer_keras.runinfo import collect_run_info, has_accelerator
+from fer_keras.runinfo import collect_run_info, compute_used, has_accelerator
 
-ExperimentData = FerData | FashionData
+ExperimentData = FerData | FashionData | CifarData
 """The data of any experiment: both classes share the interface described in the module docstring."""
 
 
@@ -117,6 +119,16 @@ def prepare_data(settings: Settings, data_dir: str | os.PathLike | None = None) 
     }
     if experiment.dataset_id == "fashion_mnist":
         return load_fashion(data_dir, **common)
+    if experiment.dataset_id == "cifar10":
+        return load_cifar10(
+            data_dir,
+            **common,
+            classes=experiment.class_names,
+            pipeline=resolve_pipeline(settings),
+            workers=settings.workers,
+            cache_dir=cache_dir(),
+            train_fraction=settings.train_fraction,
+        )
     return load_fer(
         experiment.class_names,
         data_dir,
@@ -144,11 +156,22 @@ def decay_steps_for(settings: Settings, data: ExperimentData) -> int | None:
     return settings.epochs * len(data.train) if settings.schedule == "cosine" else None
 
 
+def warmup_steps_for(settings: Settings, data: ExperimentData) -> int:
+    """Optimizer steps of the cosine schedule's linear warm-up (0: none)."""
+    return round(settings.warmup_epochs * len(data.train)) if settings.schedule == "cosine" else 0
+
+
+def schedule_for(settings: Settings, data: ExperimentData) -> Any:
+    """The profile's learning rate: a number, or a cosine schedule over the run (with its warm-up)."""
+    return training.learning_rate_schedule(
+        settings.learning_rate, decay_steps_for(settings, data), warmup_steps_for(settings, data)
+    )
+
+
 def compile_model(model: keras.Model, settings: Settings, data: ExperimentData) -> keras.Model:
     """``model.compile`` with the profile's optimizer, learning-rate schedule, loss and metrics."""
-    schedule = training.learning_rate_schedule(settings.learning_rate, decay_steps_for(settings, data))
     model.compile(
-        optimizer=make_optimizer(settings.optimizer, schedule),
+        optimizer=make_optimizer(settings.optimizer, schedule_for(settings, data), settings.weight_decay),
         loss=training.make_loss(sparse_labels=data.sparse_labels, label_smoothing=settings.label_smoothing),
         metrics=training.make_metrics(len(data.class_names), sparse_labels=data.sparse_labels),
     )
@@ -172,6 +195,8 @@ def build_model(settings: Settings, data: ExperimentData, hyperparameters: dict 
                 conv_dropout=settings.conv_dropout,
                 dense_dropout=settings.dense_dropout,
             )
+        elif name == "cifar_resnet":
+            model = build_cifar_resnet(len(classes), width=settings.width)
         else:
             model = build_fashion_cnn(len(classes))
     return compile_model(model, settings, data)
@@ -386,11 +411,16 @@ def record_run(
             "train_time_s": train_result.train_time_s,
             "images_per_s": train_result.images_per_s,
             "epochs_timed": train_result.epochs_timed,
+            "compute": compute_used(wall_time_s),
             "command": command or command_line(),
         },
         "limitations": experiment.limitations,
         "tradeoffs": experiment.tradeoffs,
     }
+    if experiment.uses:
+        result["uses"] = experiment.uses
+    if experiment.comparison:
+        result["comparison"] = experiment.comparison
     if tuning:
         result["tuning"] = tuning
     result["analysis"] = analysis
@@ -487,6 +517,8 @@ __all__ = [
     "resolve_pipeline",
     "run_experiment",
     "save_figures",
+    "schedule_for",
     "train_and_record",
     "tune_mlp",
+    "warmup_steps_for",
 ]

@@ -313,6 +313,8 @@ def card_context(result: Mapping[str, Any]) -> dict[str, Any]:
         "ci": result["metrics"].get("bootstrap"),
         "flip_tta": result["metrics"].get("flip_tta"),
         "reference": result.get("reference"),
+        "uses": result.get("uses"),
+        "comparison": result.get("comparison"),
         "readout": result.get("readout") or {"confusions": {"text": _NA}, "overfitting": {"text": _NA}},
         "run": result["run"],
         "training": result.get("training") or {},

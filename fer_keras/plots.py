@@ -134,13 +134,14 @@ def plot_history(
     return fig
 
 
-def _as_grayscale(images: np.ndarray) -> np.ndarray:
-    """Return (N, H, W) float images in [0, 1] from (N, H, W[, 1]) float or uint8 input."""
+def _as_pixels(images: np.ndarray) -> np.ndarray:
+    """Return (N, H, W) grayscale or (N, H, W, 3) RGB float images in [0, 1] from float or uint8 input
+    of shape (N, H, W), (N, H, W, 1) or (N, H, W, 3) (``imshow`` ignores its colour map for RGB)."""
     arr = np.asarray(images)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    if arr.ndim != 3:
-        raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, 1), got {np.shape(images)}")
+    if arr.ndim != 3 and not (arr.ndim == 4 and arr.shape[-1] == 3):
+        raise ValueError(f"expected images of shape (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {np.shape(images)}")
     if arr.dtype == np.uint8 or arr.max(initial=0) > 1.0:
         return arr.astype(np.float32) / 255.0
     return arr.astype(np.float32)
@@ -160,7 +161,7 @@ def plot_sample_grid(
     ``cell_inches`` sets each image's size; about ``image pixels / dpi`` shows the images at their
     own resolution (smallest file).
     """
-    pixels = _as_grayscale(images)
+    pixels = _as_pixels(images)
     labels = np.asarray(labels).reshape(-1)
     if len(labels) != len(pixels):
         raise ValueError(f"{len(pixels)} images but {len(labels)} labels")

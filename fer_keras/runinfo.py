@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,20 @@ def device_description() -> str:
         kind = accelerators[0].split(":")[0].upper()
         return f"{kind} ({accelerator_model()}) x{len(accelerators)}"
     return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def compute_used(wall_time_s: float) -> dict[str, Any]:
+    """What a run of ``wall_time_s`` seconds used: hours x the devices it held (CPU cores when no
+    accelerator is visible), the card's measure of compute (its "environmental impact" line)."""
+    try:
+        import keras
+
+        accelerators = [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
+    except Exception:  # noqa: BLE001 - measuring must never break a run
+        accelerators = []
+    units, unit = (len(accelerators), "accelerator-hours") if accelerators else (os.cpu_count() or 1, "CPU core-hours")
+    hours = wall_time_s / 3600
+    return {"hours": round(hours, 3), "devices": units, "amount": round(hours * units, 3), "unit": unit}
 
 
 def accelerator_model() -> str:

@@ -21,7 +21,7 @@ from fer_keras.predict.detectors import LANDMARK_NAMES, HaarDetector, YuNetDetec
 from fer_keras.predict.runtimes import load_runtime, read_class_names, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COMMITTED_FER7 = REPO_ROOT / "models" / "fer7.keras"
+COMMITTED_FER7 = REPO_ROOT / "fer_keras" / "assets" / "fer7.keras"
 COMMITTED_ONNX = COMMITTED_FER7.with_suffix(".onnx")
 ASTRONAUT_LANDMARKS = {  # where her eyes, nose tip and mouth corners are (looked up on the photo)
     "right_eye": (200, 102),
@@ -33,7 +33,7 @@ ASTRONAUT_LANDMARKS = {  # where her eyes, nose tip and mouth corners are (looke
 FACELESS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "moon", "page", "text", "horse", "brick", "coins")
 needs_published = pytest.mark.skipif(
     not (COMMITTED_FER7.is_file() and COMMITTED_ONNX.is_file()),
-    reason="no published FER-7 model and its ONNX copy in models/ (`make results` and `fer-keras export` make them)",
+    reason="no published FER-7 model and its ONNX copy in fer_keras/assets/ (`make results`, `fer-keras export`)",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ from fer_keras.training import load_model, save_model
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT_FACE = (177, 66, 95, 95)  # where the Haar cascade finds her face
 YUNET_FACE = (178, 63, 90, 113)  # where YuNet (the default detector) finds it
-COMMITTED_FER7 = REPO_ROOT / "models" / "fer7.keras"  # committed by `make results` (the published model)
+COMMITTED_FER7 = REPO_ROOT / "fer_keras" / "assets" / "fer7.keras"  # published by `make results`: package data
 
 
 def assert_near(box, expected=ASTRONAUT_FACE, tolerance: int = 6) -> None:
@@ -229,12 +230,23 @@ def test_committed_fer7_model_sees_the_astronaut_smile(astronaut_png: Path, caps
 def test_without_the_published_model_an_unnamed_model_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, astronaut_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import fer_keras.predict.predictor as predictor_module
+    import fer_keras.presets as presets
 
-    monkeypatch.setattr(predictor_module, "PUBLISHED_MODEL", tmp_path / "models" / "fer7.keras")
-    assert cli.main(["predict", str(astronaut_png)]) == 2
-    err = capsys.readouterr().err
-    assert f"the published model {tmp_path / 'models' / 'fer7.keras'} is not there" in err
-    assert "Name a .keras file saved by `train`" in err
-    with pytest.raises(DataError, match="is not there"):
-        Predictor.from_file()
+    monkeypatch.setattr(presets, "assets_dir", lambda: tmp_path / "assets")
+    presets.preset_path.cache_clear()
+    try:
+        assert cli.main(["predict", str(astronaut_png)]) == 2
+        err = capsys.readouterr().err
+        assert f"The published model 'fer7' is not installed: {tmp_path / 'assets' / 'fer7.keras'} is missing" in err
+        assert "Reinstall fer_keras (pip install .)" in err and "or name a .keras file saved by `train`" in err
+        with pytest.raises(DataError, match="is not installed"):
+            Predictor.from_file()
+        (tmp_path / "assets").mkdir()
+        (tmp_path / "assets" / "fer7.keras").write_bytes(COMMITTED_FER7.read_bytes()[:1000])  # a damaged copy
+        shutil.copy(COMMITTED_FER7.with_name("fer7.classes.json"), tmp_path / "assets")
+        shutil.copy(COMMITTED_FER7.with_name("SHA256SUMS"), tmp_path / "assets")
+        presets.preset_path.cache_clear()
+        with pytest.raises(DataError, match="fer7.keras is damaged or was replaced: its SHA-256 is"):
+            Predictor.from_file("fer7")
+    finally:
+        presets.preset_path.cache_clear()

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from fer_keras.analysis.captions import format_probability
 from fer_keras.io import atomic_write_bytes
-from fer_keras.plots import _DPI, _as_grayscale, palette_png
+from fer_keras.plots import _DPI, _as_pixels, palette_png
 
 __all__ = ["plot_embedding", "plot_mistakes", "plot_occlusion_grid", "plot_reliability", "save_palette_figure"]
 
@@ -110,7 +110,7 @@ def plot_mistakes(
         _bare(ax)
         ax.text(0.5, 0.5, "No mistakes on the test images", ha="center", va="center")
         return fig
-    pixels = _as_grayscale(np.asarray(images)[mistakes["index"].to_numpy()])
+    pixels = _as_pixels(np.asarray(images)[mistakes["index"].to_numpy()])
     cols = max(1, min(cols, len(mistakes)))
     rows = -(-len(mistakes) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.0 * rows + 0.4), squeeze=False, layout="constrained")
@@ -157,7 +157,7 @@ def plot_occlusion_grid(
                     0.5, 0.5, f"no {kind}", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="grey"
                 )
                 continue
-            pixel = _as_grayscale(np.asarray(images)[index : index + 1])[0]
+            pixel = _as_pixels(np.asarray(images)[index : index + 1])[0]
             heat = np.clip(np.asarray(maps[index], dtype=float), 0.0, None)
             heat = heat / heat.max() if heat.max() > 0 else heat
             overlay = heat_cmap(heat)

@@ -1,5 +1,6 @@
 """Data: locate the data root, list and check FER-2013 folders, read Fashion-MNIST, build loaders."""
 
+from fer_keras.data.cifar import CIFAR_AUGMENTATION, CifarData, cifar10_frames, load_cifar10
 from fer_keras.data.fashion import FashionData, load_fashion, load_fashion_arrays, read_idx
 from fer_keras.data.fer import (
     DEFAULT_AUGMENTATION,
@@ -15,6 +16,10 @@ from fer_keras.data.fer import (
 from fer_keras.data.paths import DATA_ENV_VAR, DataError, resolve_data_root
 
 __all__ = [
+    "CIFAR_AUGMENTATION",
+    "CifarData",
+    "cifar10_frames",
+    "load_cifar10",
     "DATA_ENV_VAR",
     "DEFAULT_AUGMENTATION",
     "DataError",

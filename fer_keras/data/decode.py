@@ -29,17 +29,24 @@ _CHUNK = 2048
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
 
 
-def decode_one(path: str, image_size: tuple[int, int] = (48, 48), interpolation: str = "bilinear") -> np.ndarray:
-    """Decode one image file to a uint8 ``(H, W)`` grayscale array (``convert("L")``, resized if needed).
+COLOR_MODES: dict[str, str] = {"grayscale": "L", "rgb": "RGB"}
+"""``color_mode`` (as ImageDataGenerator names it) -> the PIL mode images are converted to."""
+
+
+def decode_one(
+    path: str, image_size: tuple[int, int] = (48, 48), interpolation: str = "bilinear", color_mode: str = "grayscale"
+) -> np.ndarray:
+    """Decode one image file to a uint8 ``(H, W)`` grayscale or ``(H, W, 3)`` RGB array, resized if needed.
 
     Raises :class:`DataError` (a ``ValueError``) naming the path if the file cannot be decoded.
     """
     height, width = image_size
+    mode = COLOR_MODES[color_mode]
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode != "L":
-                img = img.convert("L")
+            if img.mode != mode:
+                img = img.convert(mode)
             if img.size != (width, height):
                 img = img.resize((width, height), _RESAMPLE[interpolation])
             return np.asarray(img, dtype=np.uint8)
@@ -50,20 +57,30 @@ def decode_one(path: str, image_size: tuple[int, int] = (48, 48), interpolation:
         ) from err
 
 
-def cache_key(filenames: Sequence[str], image_size: tuple[int, int]) -> str:
-    """SHA-256 over the sorted ``(path, size, mtime_ns)`` list plus the image size."""
-    digest = hashlib.sha256(f"size={image_size[0]}x{image_size[1]}\n".encode())
+def cache_key(filenames: Sequence[str], image_size: tuple[int, int], color_mode: str = "grayscale") -> str:
+    """SHA-256 over the sorted ``(path, size, mtime_ns)`` list plus the image size (and colour mode if not gray)."""
+    mode = "" if color_mode == "grayscale" else f" {color_mode}"  # grayscale keys stay as they were
+    digest = hashlib.sha256(f"size={image_size[0]}x{image_size[1]}{mode}\n".encode())
     for path in sorted(filenames):
         stat = os.stat(path)
         digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
 
 
-def _decode_chunk(filenames: Sequence[str], image_size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """Decode a list of files into a uint8 ``(n, H, W)`` array (runs in a worker process)."""
-    out = np.empty((len(filenames), *image_size), dtype=np.uint8)
+def image_shape(image_size: tuple[int, int], color_mode: str = "grayscale") -> tuple[int, ...]:
+    """The shape of one decoded image: ``(H, W)`` for grayscale, ``(H, W, 3)`` for RGB."""
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode must be one of {', '.join(COLOR_MODES)}, got {color_mode!r}")
+    return (*image_size, 3) if color_mode == "rgb" else tuple(image_size)
+
+
+def _decode_chunk(
+    filenames: Sequence[str], image_size: tuple[int, int], interpolation: str, color_mode: str = "grayscale"
+) -> np.ndarray:
+    """Decode a list of files into a uint8 ``(n, H, W[, 3])`` array (runs in a worker process)."""
+    out = np.empty((len(filenames), *image_shape(image_size, color_mode)), dtype=np.uint8)
     for i, name in enumerate(filenames):
-        out[i] = decode_one(name, image_size, interpolation)
+        out[i] = decode_one(name, image_size, interpolation, color_mode)
     return out
 
 
@@ -78,16 +95,21 @@ def _pool(workers: int):
 
 
 def _decode_all(
-    filenames: Sequence[str], image_size: tuple[int, int], interpolation: str, workers: int | None
+    filenames: Sequence[str],
+    image_size: tuple[int, int],
+    interpolation: str,
+    workers: int | None,
+    color_mode: str = "grayscale",
 ) -> np.ndarray:
     """Decode ``filenames`` (in order) into one uint8 array, in chunks over ``workers`` processes."""
     workers = max(1, workers or min(8, os.cpu_count() or 1))
     chunks = [filenames[i : i + _CHUNK] for i in range(0, len(filenames), _CHUNK)]
     if workers == 1 or len(chunks) < 2:
-        return _decode_chunk(filenames, image_size, interpolation)
-    out = np.empty((len(filenames), *image_size), dtype=np.uint8)
+        return _decode_chunk(filenames, image_size, interpolation, color_mode)
+    out = np.empty((len(filenames), *image_shape(image_size, color_mode)), dtype=np.uint8)
     with _pool(min(workers, len(chunks))) as pool:
-        parts = pool.map(_decode_chunk, chunks, [image_size] * len(chunks), [interpolation] * len(chunks))
+        n = len(chunks)
+        parts = pool.map(_decode_chunk, chunks, [image_size] * n, [interpolation] * n, [color_mode] * n)
         for i, part in enumerate(parts):
             out[i * _CHUNK : i * _CHUNK + len(part)] = part
     return out
@@ -122,10 +144,11 @@ def decode_images(
     *,
     interpolation: str = "bilinear",
     workers: int | None = None,
+    color_mode: str = "grayscale",
 ) -> np.ndarray:
-    """Decode ``filenames`` into a uint8 array ``(N, H, W)`` in the given order.
+    """Decode ``filenames`` into a uint8 array ``(N, H, W)`` (``(N, H, W, 3)`` with ``color_mode="rgb"``).
 
-    Colour images are converted with PIL ``convert("L")``; other sizes are resized with
+    Images are converted with PIL ``convert("L")`` (or ``"RGB"``); other sizes are resized with
     ``interpolation`` (PIL bilinear by default; ImageDataGenerator's flow default is "nearest").
     With ``cache_dir`` the decoded set is stored as ``fer_<key>.npy`` and reused only when
     the key (file list, sizes, mtimes, image size) matches. ``workers`` processes decode in
@@ -133,20 +156,21 @@ def decode_images(
     """
     filenames = [str(f) for f in filenames]
     image_size = (int(image_size[0]), int(image_size[1]))
+    shape = image_shape(image_size, color_mode)
     if cache_dir is None:
-        return _decode_all(filenames, image_size, interpolation, workers)
+        return _decode_all(filenames, image_size, interpolation, workers, color_mode)
     cache_dir = Path(cache_dir)
-    key = cache_key(filenames, image_size)
+    key = cache_key(filenames, image_size, color_mode)
     path = cache_dir / f"{CACHE_PREFIX}{key}.npy"
     order = sorted(range(len(filenames)), key=filenames.__getitem__)
     if path.is_file():
-        cached = _load_cache(path, (len(filenames), *image_size))
+        cached = _load_cache(path, (len(filenames), *shape))
         if cached is not None:
             logger.info("Loaded %d decoded images from cache %s", len(filenames), shown_path(path))
             return _unsort(cached, order)
     _report_rebuild(cache_dir, path, len(filenames))
     sorted_names = [filenames[i] for i in order]
-    arr = _decode_all(sorted_names, image_size, interpolation, workers)
+    arr = _decode_all(sorted_names, image_size, interpolation, workers, color_mode)
     _save_cache(path, arr)
     return _unsort(arr, order)
 

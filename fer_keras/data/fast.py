@@ -23,6 +23,8 @@ from fer_keras.data.augment import (
     affine_params,
     augment_kwargs,
     augmentation_layer,
+    crop_kwargs,
+    random_crop_flip,
     warp_batch_numpy,
 )
 from fer_keras.data.decode import decode_images
@@ -45,8 +47,9 @@ __all__ = [
 class ArrayDataset(keras.utils.PyDataset):
     """Batches ``(x, y)`` from a uint8 image array, like an ImageDataGenerator iterator.
 
-    ``x`` is float32 ``(B, H, W, 1)`` rescaled to [0, 1], ``y`` float32 one-hot. With
-    ``shuffle`` the order is re-drawn every epoch; with ``augment`` each batch is warped on the
+    ``x`` is float32 ``(B, H, W, 1)`` for grayscale ``(N, H, W)`` images (``(B, H, W, 3)`` for RGB
+    ``(N, H, W, 3)``), rescaled to [0, 1], ``y`` float32 one-hot. With ``shuffle`` the order is re-drawn
+    every epoch; with ``augment`` each batch is warped (or, with ``crop_padding``, randomly cropped) on the
     CPU. All randomness derives from ``(seed, epoch, batch index)``, so batches do not depend on
     worker scheduling; ``epoch`` counts ``on_epoch_end`` calls unless :meth:`set_epoch` sets it (as
     :class:`fer_keras.resume.ResumeState` does from Keras' epoch number, so a resumed run continues
@@ -69,8 +72,10 @@ class ArrayDataset(keras.utils.PyDataset):
         max_queue_size: int = 10,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images must be a uint8 (N, H, W) array, got {images.dtype} {images.shape}")
+        if images.ndim not in (3, 4) or images.dtype != np.uint8:
+            raise ValueError(
+                f"images must be a uint8 (N, H, W) or (N, H, W, C) array, got {images.dtype} {images.shape}"
+            )
         self.images = images
         self.classes = np.asarray(labels, dtype=np.int32)
         if len(self.classes) != len(images):
@@ -80,9 +85,9 @@ class ArrayDataset(keras.utils.PyDataset):
         self.filenames = list(filenames) if filenames is not None else []
         self.n = self.samples = len(images)
         self.batch_size = int(batch_size)
-        self.image_shape = (*images.shape[1:], 1)
+        self.image_shape = (*images.shape[1:], 1) if images.ndim == 3 else images.shape[1:]
         self.shuffle = bool(shuffle)
-        self.augment = augment_kwargs(augment)
+        self.augment = crop_kwargs(augment) or augment_kwargs(augment)
         self.seed = int(seed)
         self.epoch = 0
         self._order = self._epoch_order(0)
@@ -107,8 +112,10 @@ class ArrayDataset(keras.utils.PyDataset):
         """Batch ``index``: float32 images in [0, 1] with a channel axis, and one-hot labels."""
         ids = self.batch_indices(index)
         images = self.images[ids]
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        if "crop_padding" in self.augment:
+            x = random_crop_flip(images, rng, **self.augment)
+        elif self.augment:
             matrices = affine_params(len(ids), rng, image_size=images.shape[1:], **self.augment)
             x = warp_batch_numpy(images, matrices)
         else:
@@ -116,7 +123,7 @@ class ArrayDataset(keras.utils.PyDataset):
         x *= _RESCALE
         y = np.zeros((len(ids), self.num_classes), dtype=np.float32)
         y[np.arange(len(ids)), self.classes[ids]] = 1.0
-        return x[..., None], y
+        return (x[..., None] if x.ndim == 3 else x), y
 
     def set_epoch(self, epoch: int) -> None:
         """Serve the batches of epoch ``epoch`` (0-based) from now on: its order and its augmentation."""
@@ -146,6 +153,7 @@ def build_fast_iterators(
     augment: Mapping[str, Any] | None,
     seed: int,
     image_size: tuple[int, int] = (48, 48),
+    color_mode: str = "grayscale",
     cache_dir: str | os.PathLike | None = None,
     workers: int = 1,
     use_multiprocessing: bool = False,
@@ -157,7 +165,7 @@ def build_fast_iterators(
     ``frames`` maps ``"train"``, ``"validation"`` (optional, may be empty) and ``"test"`` to
     DataFrames with ``filename`` (absolute path) and ``class`` columns; an empty frame gives an
     empty dataset (``n == 0``), a missing or ``None`` one no entry. All files are decoded
-    once (one :func:`decode_images` call, cached in ``cache_dir``). ``train`` is shuffled and,
+    once (one :func:`decode_images` call in ``color_mode``, cached in ``cache_dir``). ``train`` is shuffled and,
     with ``augment_on="cpu"``, augmented; the others are neither. With ``augment_on="model"``
     put ``augmentation_layer(augment, seed)`` in front of the model instead.
     """
@@ -166,7 +174,7 @@ def build_fast_iterators(
     class_indices = {name: i for i, name in enumerate(class_names)}
     splits = {name: _labels(frame, class_indices, name) for name, frame in frames.items() if frame is not None}
     union = list(dict.fromkeys(f for names, _ in splits.values() for f in names))
-    images = decode_images(union, image_size=image_size, cache_dir=cache_dir)
+    images = decode_images(union, image_size=image_size, cache_dir=cache_dir, color_mode=color_mode)
     position = {f: i for i, f in enumerate(union)}
     datasets = {}
     for name, (names, labels) in splits.items():

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fer_keras.errors import DataError
+
 DATA_ENV_VAR = "FER_KERAS_DATA"
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the path or class and the fix."""
 
 
 def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -43,5 +41,19 @@ def fer_split_dir(root: Path, split: str) -> Path:
             f"Missing FER-2013 folder {path}: expected the Kaggle layout "
             f"<data root>/fer2013/{{train,test}}/<emotion>/*.jpg. Put the '{split}/' folder there "
             f"or point {DATA_ENV_VAR} / --data at the folder that holds fer2013/."
+        )
+    return path
+
+
+def cifar10_split_dir(root: Path, split: str) -> Path:
+    """``<root>/cifar10/<split>``, checked to exist (accepts ``root`` pointing at ``cifar10/`` itself)."""
+    base = root / "cifar10" if (root / "cifar10").is_dir() else root
+    path = base / split
+    if not path.is_dir():
+        raise DataError(
+            f"Missing CIFAR-10 folder {path}: expected <data root>/cifar10/{{train,test}}/<class>/*.jpg|png. "
+            f"Put the '{split}/' folder there, convert the original archive with "
+            "`python -m fer_keras data import-cifar10 cifar-10-python.tar.gz`, "
+            f"or point {DATA_ENV_VAR} / --data at the folder that holds cifar10/."
         )
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import keras_tuner
@@ -26,14 +27,19 @@ SEARCH_SPACE: dict[str, Sequence] = {
 """What the tuner searches: choices, or (min, max, step) ranges for the layer sizes."""
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """An optimizer by name (adam, nadam, sgd, rmsprop); SGD uses Nesterov momentum 0.9."""
+def make_optimizer(name: str, learning_rate: Any, weight_decay: float | None = None) -> keras.optimizers.Optimizer:
+    """An optimizer by name (adam, nadam, sgd, rmsprop); SGD uses Nesterov momentum 0.9.
+
+    ``learning_rate`` is a number or a schedule; ``weight_decay`` is Keras' decoupled decay
+    (each step multiplies the weights by ``1 - learning_rate * weight_decay``).
+    """
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    decay = {"weight_decay": weight_decay} if weight_decay else {}
     if key == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-    return OPTIMIZERS[key](learning_rate)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **decay)
+    return OPTIMIZERS[key](learning_rate, **decay)
 
 
 def build_fashion_mlp(

@@ -9,16 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import BadImageError, DataError
 
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 """What :func:`read_image` accepts."""
 
 _DECODE_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-class BadImageError(DataError):
-    """The input is not a readable image (not an image at all, truncated, or an unsupported array)."""
 
 
 def read_image(image: ImageInput, *, name: str | None = None) -> Image.Image:

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.predict.align import align_face
 from fer_keras.predict.detectors import DEFAULT_DETECTOR, Detection, FaceDetector, get_detector
 from fer_keras.predict.faces import DEFAULT_MARGIN, Box, face_crops
 from fer_keras.predict.images import ImageInput, read_image
 from fer_keras.predict.runtimes import RUNTIMES, Runtime, load_runtime, read_class_names, resolve
+from fer_keras.presets import DEFAULT_PRESET, get_preset, model_file, preset_path
 
 _RESCALE = np.float32(1.0 / 255.0)
 
@@ -101,12 +102,13 @@ class Predictor:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike | None = None, *, runtime: str = "auto", **kwargs: Any) -> Predictor:
-        """Load the model at ``path`` (default: :func:`published_model`) and the class names beside it.
+        """Load the model at ``path`` (a file, or a published model's name; default: :func:`published_model`)
+        and the class names beside it.
 
         ``runtime``: ``auto`` (the exported ``<model>.onnx`` beside a ``.keras`` file when there is one),
         ``keras``, ``onnx`` or ``litert``; see :mod:`fer_keras.predict.runtimes`.
         """
-        path = published_model() if path is None else path
+        path = model_file(path)
         resolve(path, runtime)  # a missing or unknown file is named before its classes file
         class_names = read_class_names(path)
         loaded = load_runtime(path, runtime)
@@ -205,18 +207,13 @@ def _predictor_from_file(path: str, mtime_ns: int, runtime: str, detector: str) 
     return Predictor.from_file(path, runtime=runtime, detector=detector)
 
 
-PUBLISHED_MODEL = Path(__file__).resolve().parents[2] / "models" / "fer7.keras"
-"""The published FER-7 model of a fer_keras checkout (``models/fer7.keras``, trained by ``make results``)."""
+PUBLISHED_MODEL = get_preset(DEFAULT_PRESET).path
+"""The published FER-7 model shipped in the package (``fer_keras/assets/fer7.keras``, made by ``make results``)."""
 
 
-def published_model() -> Path:
-    """:data:`PUBLISHED_MODEL`, or a DataError naming it and what to pass instead."""
-    if not PUBLISHED_MODEL.is_file():
-        raise DataError(
-            f"No model named and the published model {PUBLISHED_MODEL} is not there (a git checkout of fer_keras "
-            "has it in models/). Name a .keras file saved by `train`, e.g. runs/smoke/artifacts/fer7/model.keras."
-        )
-    return PUBLISHED_MODEL
+def published_model(name: str = DEFAULT_PRESET) -> Path:
+    """The published model ``name`` shipped in the package, checked; a DataError names what is wrong and the fix."""
+    return preset_path(name)
 
 
 def get_predictor(
@@ -226,8 +223,9 @@ def get_predictor(
     runtime: str = "auto",
     detector: str = DEFAULT_DETECTOR,
 ) -> Predictor:
-    """A :class:`Predictor` for a model file (cached per path, modification time, runtime and detector), a loaded
-    Keras model or runtime (``class_names`` required) or a Predictor (returned as it is)."""
+    """A :class:`Predictor` for a model file or a published model's name (cached per path, modification time,
+    runtime and detector), a loaded Keras model or runtime (``class_names`` required) or a Predictor (returned
+    as it is)."""
     if isinstance(model, Predictor):
         return model
     if not isinstance(model, (str, os.PathLike)):
@@ -239,7 +237,7 @@ def get_predictor(
         return Predictor(model, class_names, detector=detector)
     if runtime not in ("auto", *RUNTIMES):
         raise DataError(f"Unknown runtime {runtime!r}: choose one of auto, {', '.join(RUNTIMES)}.")
-    path = Path(model).resolve()
+    path = model_file(model).resolve()  # a published model's name, or a path
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
     return _predictor_from_file(str(path), mtime, runtime, detector)
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.io import atomic_write_bytes, atomic_write_json
 from fer_keras.predict.runtimes import SOURCE_KEY, file_sha256
+from fer_keras.presets import CHECKSUMS
 
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}
 """Export format -> file suffix (and the runtime of the same name that runs it)."""
@@ -153,4 +154,8 @@ def export_model(
         os.replace(staged, target)
     if classes_file(target) != classes_file(model_path):
         atomic_write_bytes(classes_file(target), classes_file(model_path).read_bytes())
+    if (target.parent / CHECKSUMS).is_file():  # a published model's folder: its inventory gains the file
+        from fer_keras.export import record_checksums
+
+        record_checksums(target.parent, [target.name])
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.predict.detectors.base import LANDMARK_NAMES, Box, Detection, FaceDetector, largest_first
 from fer_keras.predict.detectors.haar import HaarDetector
 from fer_keras.predict.detectors.yunet import YuNetDetector

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.predict.detectors.base import Box, Detection
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.predict.detectors.base import Detection, largest_first
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 
 RUNTIMES: dict[str, tuple[str, str, str]] = {
     "keras": ("fer_keras.predict.runtimes.keras", "KerasRuntime", ".keras"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 
 
 class KerasRuntime:
@@ -28,7 +28,7 @@ class KerasRuntime:
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> KerasRuntime:
         """Load the ``.keras`` file at ``path`` (custom layers registered); :class:`DataError` names a bad file."""
-        from fer_keras.training import load_model
+        from fer_keras.saving import load_model
 
         try:
             model = load_model(path)

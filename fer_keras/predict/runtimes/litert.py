@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 
 
 class LiteRTRuntime:

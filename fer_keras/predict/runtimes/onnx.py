@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 
 DEFAULT_THREADS = 1
 """Threads per model call: one face is too small to share out, and serve's request threads run calls side by side."""
