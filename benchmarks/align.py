@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--template", action="store_true", help="only measure the landmark template")
     parser.add_argument("--template-every", type=int, default=10, help="every N-th training face (default 10)")
-    parser.add_argument("--model", default=str(REPO_ROOT / "models" / "fer7.keras"))
+    parser.add_argument("--model", default=str(REPO_ROOT / "fer_keras" / "assets" / "fer7.keras"))
     parser.add_argument("--fer-faces", type=int, default=600, help="FER test faces in the rotation check")
     parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "align.json"))
     args = parser.parse_args(argv)

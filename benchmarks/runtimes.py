@@ -1,6 +1,6 @@
 """Which runtime runs the classifier fastest on this CPU: Keras, ONNX Runtime or LiteRT, measured in one run.
 
-For the published ``models/fer7.keras`` and its copies exported by ``fer-keras export`` (``--onnx`` /
+For the published ``fer_keras/assets/fer7.keras`` and its copies exported by ``fer-keras export`` (``--onnx`` /
 ``--litert``, made in a temporary folder when not given):
 
 * model call p50 for 1 face and for 8 faces (random 48x48 faces; speed does not depend on the pixels), after
@@ -10,7 +10,7 @@ For the published ``models/fer7.keras`` and its copies exported by ``fer-keras e
 
 Ratios are to Keras in the same run. Usage::
 
-    python benchmarks/runtimes.py [--model models/fer7.keras] [--runs 200] [--out FILE]
+    python benchmarks/runtimes.py [--model fer_keras/assets/fer7.keras] [--runs 200] [--out FILE]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def load(name: str, path: Path, threads: int | None):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(REPO_ROOT / "models" / "fer7.keras"))
+    parser.add_argument("--model", default=str(REPO_ROOT / "fer_keras" / "assets" / "fer7.keras"))
     parser.add_argument("--onnx", help="its ONNX export (default: exported now)")
     parser.add_argument("--litert", help="its LiteRT export (default: exported now)")
     parser.add_argument("--runs", type=int, default=200)

@@ -31,33 +31,56 @@ class Face:
         emotion: the most probable class.
         confidence: its probability.
         probabilities: every class's probability, in the model's class order.
+        landmarks: ``{"right_eye": (x, y), "left_eye", "nose", "mouth_right", "mouth_left"}`` ("right" is the
+            person's right), or None with the Haar cascade.
+        score: the detector's confidence that this is a face (0-1), or None with the Haar cascade.
     """
 
     box: tuple[int, int, int, int]
     emotion: str
     confidence: float
     probabilities: dict[str, float]
+    landmarks: dict[str, tuple[float, float]] | None = None
+    score: float | None = None
 
     @classmethod
     def from_dict(cls, face: Mapping[str, Any]) -> Face:
         """A Face from :meth:`fer_keras.predict.Predictor.predict`'s dict."""
         x, y, w, h = (int(v) for v in face["box"])
-        return cls((x, y, w, h), face["emotion"], float(face["confidence"]), dict(face["probabilities"]))
+        points = face.get("landmarks")
+        landmarks = {name: (float(px), float(py)) for name, (px, py) in points.items()} if points else None
+        return cls(
+            (x, y, w, h),
+            face["emotion"],
+            float(face["confidence"]),
+            dict(face["probabilities"]),
+            landmarks,
+            face.get("score"),
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"box": [x, y, w, h], "emotion", "confidence", "probabilities"}``."""
-        return {**asdict(self), "box": list(self.box)}
+        """JSON-ready: ``{"box": [x, y, w, h], "emotion", "confidence", "probabilities", "landmarks", "score"}``."""
+        points = {name: list(point) for name, point in self.landmarks.items()} if self.landmarks else None
+        return {**asdict(self), "box": list(self.box), "landmarks": points}
 
 
-def _predictor(model: str | os.PathLike | Predictor) -> Predictor:
-    """The cached :class:`Predictor` of a published model's name, a ``.keras`` path, or a Predictor itself."""
+def _predictor(
+    model: str | os.PathLike | Predictor, detector: str = "yunet", align: bool = True, runtime: str = "auto"
+) -> Predictor:
+    """The cached :class:`Predictor` of a published model's name, a model path, or a Predictor itself."""
     from fer_keras.predict.predictor import get_predictor
 
-    return get_predictor(model)
+    return get_predictor(model, runtime=runtime, detector=detector, align=align)
 
 
 def detect_emotions(
-    image: ImageInput, *, model: str | os.PathLike | Predictor = DEFAULT_PRESET, detect: bool = True
+    image: ImageInput,
+    *,
+    model: str | os.PathLike | Predictor = DEFAULT_PRESET,
+    detector: str = "yunet",
+    align: bool = True,
+    runtime: str = "auto",
+    detect: bool = True,
 ) -> list[Face]:
     """Find the faces in ``image`` and predict each one's expression, largest face first.
 
@@ -67,17 +90,22 @@ def detect_emotions(
         model: a published model's name (``"fer7"``: all seven emotions, the default; ``"fer4"``),
             a ``.keras`` file saved by ``train``, or a :class:`~fer_keras.predict.Predictor`. It is
             loaded on the first call and reused by the next ones.
+        detector: ``"yunet"`` (the default: faces turned up to +-35 degrees, with five landmarks) or
+            ``"haar"`` (OpenCV's Haar cascade: upright faces, no landmarks).
+        align: turn each face upright by its landmarks and cut it with FER-2013's framing first.
+        runtime: ``"auto"`` (the exported ONNX copy shipped beside a published model: no TensorFlow or Keras
+            is imported), ``"keras"``, ``"onnx"`` or ``"litert"``.
         detect: ``False`` classifies the whole image as one face (for images already cropped to a face).
 
     Returns:
-        One :class:`Face` per face found (``box``, ``emotion``, ``confidence``, ``probabilities``);
-        an empty list when there is none.
+        One :class:`Face` per face found (``box``, ``emotion``, ``confidence``, ``probabilities``,
+        ``landmarks``, ``score``); an empty list when there is none.
 
     Raises:
         fer_keras.BadImageError: ``image`` cannot be decoded. fer_keras.DataError: the file or the model
         is missing or unusable; the message names it and the fix.
     """
-    return [Face.from_dict(face) for face in _predictor(model).predict(image, detect=detect)]
+    return [Face.from_dict(face) for face in _predictor(model, detector, align, runtime).predict(image, detect=detect)]
 
 
 def analyze_video(

@@ -498,7 +498,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command; results go through :func:`print_result`, the rest to stdout (made stderr by main)."""
-    from fer_keras.distribute import DistributionError
     from fer_keras.errors import FerKerasError
 
     try:
@@ -558,7 +557,10 @@ def run_command(args: argparse.Namespace) -> int:
             )
             metrics.pop("report_text", None)
             print_result(json.dumps(metrics, indent=2))
-    except (FerKerasError, DistributionError) as exc:
+    except Exception as exc:
+        distribute = sys.modules.get("fer_keras.distribute")  # imported only by the commands that train
+        if not isinstance(exc, FerKerasError) and not (distribute and isinstance(exc, distribute.DistributionError)):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

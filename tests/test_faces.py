@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,76 @@ def test_published_onnx_matches_keras_on_test_faces(data_root: Path) -> None:
     onnx_probs = load_runtime(COMMITTED_FER7, "onnx")(batch)
     assert (keras_probs.argmax(1) == onnx_probs.argmax(1)).all()
     np.testing.assert_allclose(onnx_probs, keras_probs, atol=1e-4)
+
+
+HEAVY = ("tensorflow", "keras", "jax", "torch")
+RUN_CLI = """
+import json, signal, sys
+from fer_keras.cli import main
+
+
+def record(*_):  # what this process imported, written once the command is done (or stopped, for serve)
+    with open(sys.argv[1], "w") as out:
+        json.dump(sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "jax", "torch"}), out)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, record)  # uvicorn re-raises SIGTERM once it has shut down
+status = main(sys.argv[2:])
+record() if status == 0 else sys.exit(status)
+"""
+
+
+def run_cli_recording_imports(args: list[str], record: Path, cwd: Path, **popen: object) -> subprocess.Popen:
+    """``fer-keras ARGS`` in a fresh process that writes to ``record`` which of :data:`HEAVY` it imported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-c", RUN_CLI, str(record), *args], cwd=cwd, env=env, **popen)
+
+
+@needs_published
+def test_the_exported_path_imports_neither_tensorflow_nor_keras(astronaut_png: Path, tmp_path: Path) -> None:
+    """The command line, the one call and ``serve`` (a real process over HTTP) run the published model's
+    ONNX copy without importing TensorFlow, Keras or another backend (and ``--runtime keras`` does import it)."""
+    import httpx
+    from conftest import free_port
+
+    for runtime, expected in (("auto", set()), ("keras", {"keras", "tensorflow"})):
+        record = tmp_path / f"predict-{runtime}.json"
+        args = ["predict", str(astronaut_png), "--runtime", runtime]
+        done = run_cli_recording_imports(args, record, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout, stderr = done.communicate(timeout=300)
+        assert done.returncode == 0, stderr[-3000:]
+        assert json.loads(stdout)[0]["faces"][0]["emotion"] == "happy"
+        imported = set(json.loads(record.read_text()))
+        assert imported == expected if runtime == "auto" else expected <= imported
+
+    script = f"""
+import json, sys, fer_keras
+faces = fer_keras.detect_emotions({str(astronaut_png)!r})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+print(json.dumps({{"emotion": faces[0].emotion, "landmarks": len(faces[0].landmarks), "heavy": heavy}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"emotion": "happy", "landmarks": 5, "heavy": []}
+
+    port, log, record = free_port(), tmp_path / "serve.log", tmp_path / "serve.json"
+    with open(log, "wb") as out:
+        server = run_cli_recording_imports(["serve", "--port", str(port)], record, tmp_path, stdout=out, stderr=out)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                health = httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.25)
+        assert health.json()["runtime"] == "onnx" and health.json()["detector"] == "yunet"
+        files = {"file": ("astronaut.png", astronaut_png.read_bytes(), "image/png")}
+        assert httpx.post(f"{url}/predict", files=files, timeout=60).json()["emotion"] == "happy"
+    finally:
+        server.terminate()  # uvicorn stops on SIGTERM; the command returns and the record is written
+        server.wait(timeout=30)
+    assert json.loads(record.read_text()) == [], log.read_text()[-3000:]

@@ -203,8 +203,8 @@ def default_detector() -> FaceDetector:
 
 
 @lru_cache(maxsize=4)
-def _predictor_from_file(path: str, mtime_ns: int, runtime: str, detector: str) -> Predictor:
-    return Predictor.from_file(path, runtime=runtime, detector=detector)
+def _predictor_from_file(path: str, mtime_ns: int, runtime: str, detector: str, align: bool) -> Predictor:
+    return Predictor.from_file(path, runtime=runtime, detector=detector, align=align)
 
 
 PUBLISHED_MODEL = get_preset(DEFAULT_PRESET).path
@@ -222,6 +222,7 @@ def get_predictor(
     *,
     runtime: str = "auto",
     detector: str = DEFAULT_DETECTOR,
+    align: bool = True,
 ) -> Predictor:
     """A :class:`Predictor` for a model file or a published model's name (cached per path, modification time,
     runtime and detector), a loaded Keras model or runtime (``class_names`` required) or a Predictor (returned
@@ -234,12 +235,12 @@ def get_predictor(
                 f"No class names for model {getattr(model, 'name', model)!r}: pass class_names=[...] in its output "
                 "order, or pass the path of a model saved by `train` (its classes file is read)."
             )
-        return Predictor(model, class_names, detector=detector)
+        return Predictor(model, class_names, detector=detector, align=align)
     if runtime not in ("auto", *RUNTIMES):
         raise DataError(f"Unknown runtime {runtime!r}: choose one of auto, {', '.join(RUNTIMES)}.")
     path = model_file(model).resolve()  # a published model's name, or a path
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
-    return _predictor_from_file(str(path), mtime, runtime, detector)
+    return _predictor_from_file(str(path), mtime, runtime, detector, align)
 
 
 def predict_faces(
