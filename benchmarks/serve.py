@@ -3,7 +3,10 @@
 One run, on scikit-image's astronaut photo (512x512 RGB PNG, one face):
 
 * in-process latency (p50/p95) of ``Predictor.predict`` on the PNG bytes, and of its pieces timed
-  separately: decode (PNG -> grayscale), face detection (Haar cascade), crop + model call, model call alone;
+  separately: decode, face detection (YuNet; the Haar cascade for comparison), align + model call, model call
+  alone (the exported ONNX copy when it is beside the model; Keras for comparison);
+* a whole ``python -m fer_keras predict MODEL astronaut.png`` process (median of ``--starts``), with the
+  default runtime and with ``--runtime keras``;
 * HTTP latency (p50/p95) of ``POST /predict`` against ``python -m fer_keras serve`` started as a separate
   process on 127.0.0.1 (one client, keep-alive);
 * throughput (requests/s) and latency with 8 concurrent clients.
@@ -58,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients of the throughput row")
     parser.add_argument("--per-client", type=int, default=25, help="requests per concurrent client")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--runtime", default="auto", help="auto (the exported .onnx beside the model), keras, onnx")
+    parser.add_argument("--starts", type=int, default=5, help="whole `predict` processes timed (median)")
     parser.add_argument("--out", help="JSON output (default benchmarks/results/serve-<machine>.json)")
     return parser.parse_args(argv)
 
@@ -136,37 +141,66 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def in_process_rows(model_path: Path, png: bytes, runs: int) -> list[dict[str, Any]]:
+def in_process_rows(model_path: Path, png: bytes, runs: int, runtime: str = "auto") -> list[dict[str, Any]]:
     """Latency of the whole ``predict`` and of each piece, in this process."""
-    from fer_keras.predict.faces import face_crops
+    from fer_keras.predict.runtimes import load_runtime
 
-    predictor = Predictor.from_file(model_path)
+    predictor = Predictor.from_file(model_path, runtime=runtime)
     predictor.warm_up()
-    img = predictor.load_image(png)
-    boxes = predictor.find_faces(img)
-    crops = face_crops(img, boxes, predictor.input_size, predictor.margin)
-    opencv_defaults = FaceDetector(scale_factor=1.1, min_size=30)  # full size: 30 < search_size
+    original = predictor.load_image(png)
+    img = predictor.to_model_mode(original)
+    faces = predictor.detect(original)
+    crops = np.zeros((len(faces), *predictor.input_size), np.uint8)
+    haar = FaceDetector()
+    rgb = np.asarray(original.convert("RGB"))
+    setup = f"{predictor.detector.name}, {predictor.runtime.name}"
     pieces = [
-        ("predict_faces (PNG bytes -> faces)", lambda: predictor.predict(png)),
-        ("  decode PNG + grayscale", lambda: predictor.load_image(png)),
-        ("  detect faces (Haar cascade)", lambda: predictor.find_faces(img)),
         (
-            "  (detect with scaleFactor 1.1, minSize 30 at full size, for comparison)",
-            lambda: opencv_defaults.detect(img),
+            f"predict_faces (PNG bytes -> faces; {setup})",
+            lambda: predictor.predict(png),
         ),
-        ("  crop + model call", lambda: predictor.classify(img, boxes)),
-        ("  model call alone (predict_on_batch, 1 face)", lambda: predictor.classify_crops(crops)),
+        ("  decode PNG", lambda: predictor.load_image(png)),
+        (f"  detect faces ({predictor.detector.name})", lambda: predictor.detect(original)),
+        ("  (detect with the Haar cascade, for comparison)", lambda: haar.detect_faces(rgb)),
+        ("  align + model call", lambda: predictor.classify(img, faces)),
+        (f"  model call alone ({predictor.runtime.name}, 1 face)", lambda: predictor.classify_crops(crops)),
     ]
+    if predictor.runtime.name != "keras":
+        keras_runtime = load_runtime(model_path, "keras")
+        batch = np.zeros((1, *predictor.input_size, predictor.channels), np.float32)
+        pieces.append(("  (model call alone with Keras, 1 face, for comparison)", lambda: keras_runtime(batch)))
     rows = []
     for name, fn in pieces:
         rows.append({"kind": "in-process", "what": name, **latency(fn, runs)})
         r = rows[-1]
         print(f"{name}: p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, CPU {r['cpu_ms']:.1f} ms", flush=True)
-    rows[0]["faces"] = len(boxes)
+    rows[0]["faces"] = len(faces)
     return rows
 
 
-def start_server(model_path: Path, port: int, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_up_rows(model_path: Path, png: bytes, starts: int, folder: Path) -> list[dict[str, Any]]:
+    """Wall time of a whole ``python -m fer_keras predict MODEL astronaut.png`` process, median of ``starts``,
+    with the default runtime and with ``--runtime keras``."""
+    photo = folder / "astronaut.png"
+    photo.write_bytes(png)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    rows = []
+    for extra in ([], ["--runtime", "keras"]):
+        command = [sys.executable, "-m", "fer_keras", "predict", str(model_path), str(photo), *extra]
+        times = []
+        for _ in range(starts):
+            start = time.perf_counter()
+            subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+            times.append((time.perf_counter() - start) * 1000)
+        ms = np.asarray(times)
+        what = "fer-keras predict astronaut.png, whole process" + (f" ({' '.join(extra)})" if extra else "")
+        row = {"kind": "process", "what": what, "p50_ms": float(np.median(ms)), "p95_ms": float(ms.max())}
+        rows.append(row | {"mean_ms": float(ms.mean()), "cpu_ms": float("nan"), "starts": starts})
+        print(f"{what}: median {row['p50_ms']:.0f} ms", flush=True)
+    return rows
+
+
+def start_server(model_path: Path, port: int, log_path: Path, runtime: str = "auto") -> tuple[subprocess.Popen, str]:
     """``python -m fer_keras serve`` as a separate process; returns it and its URL once /health answers."""
     import httpx
 
@@ -177,7 +211,7 @@ def start_server(model_path: Path, port: int, log_path: Path) -> tuple[subproces
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "fer_keras", "serve", str(model_path), "--port", str(port)]
+    command = [sys.executable, "-m", "fer_keras", "serve", str(model_path), "--port", str(port), "--runtime", runtime]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*command, "--log-level", "warning"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -252,7 +286,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         rate = f"{r['requests_per_s']:.1f}" if "requests_per_s" in r else ""
-        cells = f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['cpu_ms']:.1f} | {rate}"
+        cpu = "" if r["cpu_ms"] != r["cpu_ms"] else f"{r['cpu_ms']:.1f}"  # NaN: not measured
+        cells = f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {cpu} | {rate}"
         lines.append(f"| {r['kind']} | {r['what']} | {cells} |")
     ref = REFERENCE
     lines.append(f"| reference | {ref['what']} | {ref['p50_ms']} | {ref['p95_ms']} |  |  |")
@@ -267,8 +302,10 @@ def main(argv: list[str] | None = None) -> Path:
     png = astronaut_png()
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(args.model) if args.model else default_model(Path(tmp))
-        rows = in_process_rows(model_path, png, args.runs)
-        process, url = start_server(model_path, args.port, Path(tmp) / "server.log")
+        rows = in_process_rows(model_path, png, args.runs, args.runtime)
+        if args.starts:
+            rows += start_up_rows(model_path, png, args.starts, Path(tmp))
+        process, url = start_server(model_path, args.port, Path(tmp) / "server.log", args.runtime)
         try:
             rows += http_rows(url, process.pid, png, args.runs, args.clients, args.per_client)
         finally:

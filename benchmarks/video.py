@@ -78,7 +78,7 @@ def parts(predictor: Predictor, clip: Path, out: Path) -> list[dict[str, Any]]:
     import cv2
     from PIL import Image
 
-    names = ["decode", "colour conversion", "detect faces", "model (crop + call)", "drawing", "encoding"]
+    names = ["decode", "colour conversion", "detect faces", "model (grayscale + align + call)", "drawing", "encoding"]
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, float] = dict.fromkeys(names, 0.0)
     capture = cv2.VideoCapture(str(clip))
@@ -98,10 +98,11 @@ def parts(predictor: Predictor, clip: Path, out: Path) -> list[dict[str, Any]]:
             if not ok:
                 times["decode"].pop()
                 break
-            img = timed("colour conversion", lambda b=bgr: predictor.to_model_mode(Image.fromarray(b[..., ::-1])))
-            boxes = timed("detect faces", lambda i=img: predictor.find_faces(i))
-            probabilities = timed("model (crop + call)", lambda i=img, b=boxes: predictor.classify(i, b))
-            state["faces"] = predictor.describe(boxes, probabilities)
+            rgb = timed("colour conversion", lambda b=bgr: Image.fromarray(b[..., ::-1]))
+            faces = timed("detect faces", lambda i=rgb: predictor.detect(i))
+            model_step = lambda r=rgb, f=faces: predictor.classify(predictor.to_model_mode(r), f)  # noqa: E731
+            probabilities = timed("model (grayscale + align + call)", model_step)
+            state["faces"] = predictor.describe(faces, probabilities)
             drawn = timed("drawing", lambda b=bgr: annotate_bgr(b, state["faces"]))
             timed("encoding", lambda d=drawn: writer.write(d))
     finally:

@@ -4,9 +4,9 @@ A trained FER CNN (7.8 M parameters) is a 31 MB ``.keras`` file in float32, twic
 its optimizer state. :func:`save_compact_model` writes an inference copy of at most
 :data:`MAX_MODEL_BYTES` (16 MiB): no optimizer, float32 compute (a model trained under
 ``mixed_bfloat16`` becomes a float32 one), and its kernels stored as float16 in the archive's
-``model.weights.h5``. Plain ``keras.saving.load_model`` (after ``import fer_keras``, which
-registers the custom layers) reads it on any machine: Keras casts each stored array to its
-variable's dtype, so the loaded model is float32 throughout.
+``model.weights.h5``, and without its training-only augmentation layers. Plain
+``keras.saving.load_model`` reads it on any machine, in a process that never imported fer_keras:
+Keras casts each stored array to its variable's dtype, so the loaded model is float32 throughout.
 
 :func:`publish_model` turns a recorded full-profile run into the committed files: it writes
 ``models/<experiment>.keras`` (+ ``.classes.json``) under the run's output folder, measures how
@@ -32,8 +32,9 @@ import numpy as np
 
 from fer_keras.describe import describe_dtype_policy
 from fer_keras.evaluation import predict_labels, true_labels
-from fer_keras.io import atomic_write_json
-from fer_keras.training import write_class_names
+from fer_keras.io import atomic_write_json, atomic_write_text
+from fer_keras.presets import CHECKSUMS, file_sha256, read_checksums
+from fer_keras.saving import classes_path, write_class_names
 
 MAX_MODEL_BYTES = 16 * 1024 * 1024
 """Largest model file the accelerator machine returns (16 MiB), hence the largest we commit."""
@@ -44,8 +45,8 @@ WEIGHTS_MEMBER = "model.weights.h5"
 LOW_PRECISION_POLICIES = frozenset({"mixed_bfloat16", "mixed_float16", "bfloat16", "float16"})
 """Dtype policies replaced by ``float32`` in a compact copy."""
 
-PUBLISHED_MODELS_DIR = "models"
-"""Folder, relative to a run's output base, of the committed compact models."""
+PUBLISHED_MODELS_DIR = "fer_keras/assets"
+"""Folder, relative to the repository root (the cpu profile's output base), of the published models: package data."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,74 @@ def float32_config(config: Any) -> Any:
     return config
 
 
+TRAINING_ONLY_LAYERS = frozenset(
+    {"RandomAffine", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast"}
+)
+"""Augmentation layers (identity at inference, shape-preserving) that a published copy leaves out."""
+
+
+def _is_training_only(layer_config: Mapping[str, Any]) -> bool:
+    """An augmentation layer, or a nested Sequential made of nothing else (keras-io's ``data_augmentation``)."""
+    if layer_config.get("class_name") in TRAINING_ONLY_LAYERS:
+        return True
+    inner = layer_config.get("config", {}).get("layers") if layer_config.get("class_name") == "Sequential" else None
+    steps = [layer for layer in inner or [] if layer.get("class_name") != "InputLayer"]
+    return bool(steps) and all(_is_training_only(layer) for layer in steps)
+
+
+def _rewire(value: Any, replaced: Mapping[str, list]) -> Any:
+    """``value`` with every ``keras_history`` that names a removed layer pointing at that layer's input."""
+    if isinstance(value, Mapping):
+        history = value.get("keras_history")
+        if isinstance(history, (list, tuple)) and history and history[0] in replaced:
+            return {**value, "keras_history": replaced[history[0]]}
+        return {key: _rewire(item, replaced) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rewire(item, replaced) for item in value]
+    return value
+
+
+def without_training_layers(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A serialized Functional or Sequential model without its augmentation layers (:data:`TRAINING_ONLY_LAYERS`).
+
+    In a Functional model each consumer of a removed layer is wired to that layer's own input, so the
+    copy computes what the model computes at inference. Raises ``ValueError`` when an augmentation
+    layer is an output of the model or takes more than one input.
+    """
+    body = dict(config["config"])
+    kept, replaced = [], {}
+    for layer in body["layers"]:
+        if not _is_training_only(layer):
+            kept.append(layer)
+            continue
+        if config["class_name"] == "Sequential":
+            continue
+        nodes = layer.get("inbound_nodes", [])
+        args = nodes[0]["args"] if len(nodes) == 1 else []
+        if len(args) != 1 or "keras_history" not in args[0].get("config", {}):
+            raise ValueError(f"Cannot drop layer {layer['name']!r}: it does not take exactly one input tensor.")
+        history = list(args[0]["config"]["keras_history"])
+        replaced[layer["name"]] = replaced.get(history[0], history)  # a chain of removed layers: its first input
+    outputs = body.get("output_layers", [])
+    outputs = [outputs] if outputs and isinstance(outputs[0], str) else outputs  # one output: [name, node, tensor]
+    if any(output[0] in replaced for output in outputs):
+        raise ValueError("An augmentation layer is an output of the model: there is nothing to publish after it.")
+    body["layers"] = [_rewire(layer, replaced) for layer in kept]
+    return {**config, "config": body}
+
+
 def float32_copy(model: keras.Model) -> keras.Model:
-    """An uncompiled copy of ``model`` computing in float32, with the same weights (cast to float32)."""
+    """An uncompiled inference copy of ``model``: float32 compute, no augmentation layers, same weights (float32).
+
+    Plain ``keras.saving.load_model`` loads the copy without fer_keras: :class:`~fer_keras.layers.RandomAffine`
+    and Keras' own random augmentation layers (identity at inference) are left out.
+    """
     serialized = keras.saving.serialize_keras_object(model)
     serialized.pop("compile_config", None)
-    copy = keras.saving.deserialize_keras_object(float32_config(serialized))
-    weights = [np.asarray(w) for w in model.get_weights()]
-    copy.set_weights([w.astype(np.float32) if np.issubdtype(w.dtype, np.floating) else w for w in weights])
+    copy = keras.saving.deserialize_keras_object(float32_config(without_training_layers(serialized)))
+    for layer in copy.layers:
+        weights = [np.asarray(w) for w in model.get_layer(layer.name).get_weights()]
+        layer.set_weights([w.astype(np.float32) if np.issubdtype(w.dtype, np.floating) else w for w in weights])
     return copy
 
 
@@ -123,7 +185,8 @@ def save_compact_model(
 ) -> CompactModel:
     """Write an inference copy of ``model`` to ``path`` (``.keras``) with float16 kernels, plus its class names.
 
-    The copy computes in float32 and has no optimizer; ``keras.saving.load_model`` loads it
+    The copy computes in float32 and has no optimizer and no augmentation layers (:func:`float32_copy`);
+    plain ``keras.saving.load_model`` loads it
     with float32 weights. Raises ``ValueError`` (leaving nothing at ``path``) when the file
     would exceed ``max_bytes``. ``<stem>.classes.json`` is written beside it.
     """
@@ -179,21 +242,34 @@ def compare_predictions(reference: keras.Model, compact: keras.Model, feed: Any)
     }
 
 
+def record_checksums(folder: str | os.PathLike, names: Sequence[str]) -> Path:
+    """Set the SHA-256 of the files ``names`` in ``folder``'s ``SHA256SUMS`` (``sha256sum`` format), atomically."""
+    folder = Path(folder)
+    sums = read_checksums(folder) | {name: file_sha256(folder / name) for name in names}
+    text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+    return atomic_write_text(folder / CHECKSUMS, text)
+
+
 def publish_model(
     base: str | os.PathLike,
     experiment: str,
     test_feed: Any | None = None,
     *,
     models_dir: str = PUBLISHED_MODELS_DIR,
+    source: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Publish the recorded run of ``experiment`` under ``base``: compact model, updated metrics JSON and card.
 
     Reads ``base/metrics/<experiment>.json`` and the model it names, writes
-    ``base/<models_dir>/<experiment>.keras`` (+ ``.classes.json``) with :func:`save_compact_model`,
-    and, with ``test_feed`` (the run's test split), records how the compact copy's predictions
-    differ from the trained model's. The result's ``model_path`` then names the compact file, so
-    the re-rendered card's snippet loads it; ``published_model`` records its size and the
+    ``base/<models_dir>/<experiment>.keras`` (+ ``.classes.json``, both hashed into ``SHA256SUMS``) with
+    :func:`save_compact_model`, and, with ``test_feed`` (the run's test split), records how the compact
+    copy's predictions differ from the trained model's. The result's ``model_path`` then names the compact
+    file, so the re-rendered card's snippet loads it; ``published_model`` records its size and the
     comparison, and ``trained_model_path`` the original. Returns ``published_model``.
+
+    ``source`` (a model file, e.g. an earlier published copy) is published instead of the trained model:
+    the earlier comparison with the trained model is kept, and the new copy is compared with ``source``
+    under ``republished_from``.
     """
     from fer_keras.model_card import write_model_card
 
@@ -206,18 +282,33 @@ def publish_model(
         )
     result = json.loads(metrics_path.read_text())
     trained_path = result.get("trained_model_path", result["model_path"])
-    trained = keras.saving.load_model(base / trained_path)
+    earlier = result.get("published_model") or {}
+    reference = keras.saving.load_model(base / (source or trained_path))
     target = Path(models_dir) / f"{experiment}.keras"
-    compact_info = save_compact_model(trained, base / target, result["class_names"])
+    compact_info = save_compact_model(reference, base / target, result["class_names"])
+    record_checksums(base / models_dir, [target.name, classes_path(target).name])
     published: dict[str, Any] = {
         **compact_info.as_dict(),
         "path": target.as_posix(),
-        "format": "float32 inference copy: no optimizer, float16 kernels, float32 biases and BatchNorm statistics",
-        "trained_dtype_policy": describe_dtype_policy(trained)["name"],  # the layers' (a loaded model's is global)
+        "format": "float32 inference copy: no optimizer, no augmentation layers, float16 kernels, float32 biases "
+        "and BatchNorm statistics",
+        "sha256": file_sha256(base / target),
+        # the layers' policy (a loaded model's is the global one); a republished copy keeps the trained model's
+        "trained_dtype_policy": earlier.get("trained_dtype_policy")
+        if source
+        else describe_dtype_policy(reference)["name"],
     }
+    if source is not None:
+        for key in ("test_comparison",):
+            if key in earlier:
+                published[key] = earlier[key]
     if test_feed is not None:
         compact = keras.saving.load_model(base / target)
-        published["test_comparison"] = compare_predictions(trained, compact, test_feed)
+        comparison = compare_predictions(reference, compact, test_feed)
+        if source is None:
+            published["test_comparison"] = comparison
+        else:
+            published["republished_from"] = {"path": Path(source).as_posix(), "test_comparison": comparison}
     result["trained_model_path"] = trained_path
     result["model_path"] = target.as_posix()
     result["published_model"] = published
@@ -292,6 +383,7 @@ __all__ = [
     "MAX_MODEL_BYTES",
     "PUBLISHABLE_DATASETS",
     "PUBLISHED_MODELS_DIR",
+    "TRAINING_ONLY_LAYERS",
     "CompactModel",
     "card_accuracy",
     "check_published_model",
@@ -301,6 +393,8 @@ __all__ = [
     "halve_kernels",
     "predict_probabilities",
     "publish_model",
+    "record_checksums",
     "save_compact_model",
     "test_feed",
+    "without_training_layers",
 ]

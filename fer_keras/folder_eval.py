@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from fer_keras.data.fer import IMAGE_SUFFIXES, check_images, flow_frame
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.evaluation import evaluate_model
-from fer_keras.training import load_class_names, load_model
+from fer_keras.saving import load_class_names, load_model
 
 CLASS_ALIASES: dict[str, str] = {
     "anger": "angry",

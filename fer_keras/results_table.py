@@ -30,7 +30,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 
 FIGURES: tuple[tuple[str, str], ...] = (
     ("figures/fer7_confusion_matrix.png", "FER-7 test confusion matrix"),
-    ("figures/astronaut_fer7_annotated.png", "models/fer7.keras on a photo (predict --annotate)"),
+    ("figures/astronaut_fer7_annotated.png", "the published fer7 model on a photo (fer-keras predict --annotate)"),
 )
 """Images shown under the table when the run has written them."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,15 @@ from sklearn.utils.class_weight import compute_class_weight
 from fer_keras.describe import describe_optimizer
 from fer_keras.determinism import enable_deterministic_ops, record_seed
 from fer_keras.distribute import process_share, training_run
-from fer_keras.io import atomic_write_json
 from fer_keras.models.fashion_mlp import make_optimizer
 from fer_keras.resume import with_resume_state
+from fer_keras.saving import (  # noqa: F401 - their old home: fer_keras.training.save_model, ... keep working
+    classes_path,
+    load_class_names,
+    load_model,
+    save_model,
+    write_class_names,
+)
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -307,36 +312,3 @@ def train(
         optimizer_at_start=optimizer_at_start,
         epochs_timed=epochs_this_fit,
     )
-
-
-def save_model(model: keras.Model, path: str | Path, class_names: Sequence[str]) -> Path:
-    """Save ``model`` as ``.keras`` with a ``<stem>.classes.json`` sidecar naming its outputs in order."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-    write_class_names(path, class_names)
-    return path
-
-
-def write_class_names(model_path: str | Path, class_names: Sequence[str]) -> Path:
-    """Write ``<stem>.classes.json`` beside ``model_path`` (the model's output class names, in order)."""
-    return atomic_write_json(classes_path(model_path), {"class_names": list(class_names)})
-
-
-def load_model(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` model saved by :func:`save_model` (``import fer_keras`` registers its custom layers)."""
-    return keras.saving.load_model(path)
-
-
-def classes_path(model_path: str | Path) -> Path:
-    """Where :func:`save_model` writes the class names of ``model_path``."""
-    model_path = Path(model_path)
-    return model_path.with_name(f"{model_path.stem}.classes.json")
-
-
-def load_class_names(model_path: str | Path) -> list[str] | None:
-    """The class names saved beside a model, or None when there is no sidecar."""
-    sidecar = classes_path(model_path)
-    return json.loads(sidecar.read_text())["class_names"] if sidecar.exists() else None

@@ -56,6 +56,21 @@ def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+def test_version_help_and_exit_codes() -> None:
+    version = run_cli("--version")
+    from fer_keras import __version__
+
+    assert version.returncode == 0 and version.stdout.strip() == f"fer_keras {__version__}"
+    for args in (["--help"], ["predict", "--help"], ["evaluate", "--help"]):
+        shown = run_cli(*args)
+        assert shown.returncode == 0 and "exit status:" in shown.stdout and "2  bad input or usage" in shown.stdout
+    usage = run_cli("train", "fer9")
+    assert usage.returncode == 2 and "invalid choice: 'fer9'" in usage.stderr and "oneDNN" not in usage.stderr
+    missing = run_cli("predict", "no-such-photo.jpg")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert "error: Image file(s) not found: no-such-photo.jpg" in missing.stderr
+
+
 @pytest.fixture(scope="module")
 def fer4_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     """Real run 1: ``python -m fer_keras train fer4 --profile smoke --epochs 1 --pipeline fast`` into a temp folder.
@@ -90,8 +105,8 @@ def tiny_rgb_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_fer4_outputs(fer4_run) -> None:
     out, proc = fer4_run
-    printed = last_json(proc.stdout)
-    assert "fer4 (smoke): test accuracy" in proc.stdout
+    printed = json.loads(proc.stdout)  # stdout: the result only; the summary line and progress on stderr
+    assert "fer4 (smoke): test accuracy" in proc.stderr
     card, metrics_path = out / "model_cards" / "fer4.md", out / "metrics" / "fer4.json"
     assert Path(printed["card"]) == card and Path(printed["metrics"]) == metrics_path
     assert card.is_file() and metrics_path.is_file()
@@ -195,7 +210,9 @@ def test_evaluate_cli_on_alias_folders(fer4_run, alias_folder: Path) -> None:
     model_path = out / "artifacts" / "fer4" / "model.keras"
     proc = run_cli("evaluate", str(model_path), "--data", str(alias_folder), "--batch-size", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads(proc.stdout[proc.stdout.index("{") :])
+    metrics = json.loads(proc.stdout)  # JSON from the first byte: `evaluate ... | jq` works
+    assert "Found 20 non-validated image filenames belonging to 4 classes." in proc.stderr  # Keras' message
+    assert "oneDNN" not in proc.stderr and "absl::InitializeLog" not in proc.stderr  # no TensorFlow start-up lines
     assert metrics["class_names"] == list(FER4_CLASSES)
     assert metrics["model"] == str(model_path) and metrics["data"] == str(alias_folder)
     assert "report_text" not in metrics

@@ -154,14 +154,15 @@ def test_two_devices_and_two_processes_train_like_one_device(
 
 
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> None:
-    """Read ``proc``'s stdout until a line contains ``text``; fail if it exits or ``timeout`` passes first."""
-    deadline = time.monotonic() + timeout
+    """Wait until ``proc``'s stderr (where the command line prints progress) holds ``text``; fail if it exits
+    or ``timeout`` passes first. Read with ``pread``: the file offset is shared with the writing process."""
+    deadline, fd = time.monotonic() + timeout, proc.stderr_file.fileno()
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if text in line:
+        if text.encode() in os.pread(fd, os.fstat(fd).st_size, 0):
             return
-        if not line and proc.poll() is not None:
+        if proc.poll() is not None:
             pytest.fail(f"{proc.args} exited {proc.returncode} before {text!r}:\n{stderr_of(proc)[-3000:]}")
+        time.sleep(0.2)
     pytest.fail(f"{proc.args} did not print {text!r} within {timeout} s")
 
 

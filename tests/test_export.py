@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -12,6 +14,8 @@ import pytest
 from card_checks import card_section
 
 from fer_keras.constants import FER4_CLASSES
+from fer_keras.data.augment import augmentation_layer
+from fer_keras.data.fer import DEFAULT_AUGMENTATION
 from fer_keras.experiments import prepare_data, run_experiment
 from fer_keras.export import (
     MAX_MODEL_BYTES,
@@ -22,8 +26,10 @@ from fer_keras.export import (
     predict_probabilities,
     publish_model,
     save_compact_model,
+    without_training_layers,
 )
 from fer_keras.models import build_fer_cnn
+from fer_keras.presets import read_checksums
 from fer_keras.profiles import get_settings
 from fer_keras.training import dtype_policy, load_class_names
 
@@ -84,20 +90,21 @@ def test_publish_points_the_card_at_the_committed_file(
     fer4_run: Path, smoke_test_feed, data_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     published = publish_model(fer4_run, "fer4", smoke_test_feed)
-    assert published["path"] == "models/fer4.keras" and published["bytes"] <= MAX_MODEL_BYTES
+    assert published["path"] == "fer_keras/assets/fer4.keras" and published["bytes"] <= MAX_MODEL_BYTES
     assert published["test_comparison"]["images"] == 128
     metrics = json.loads((fer4_run / "metrics" / "fer4.json").read_text())
-    assert metrics["model_path"] == "models/fer4.keras"
+    assert metrics["model_path"] == "fer_keras/assets/fer4.keras"
+    assert read_checksums(fer4_run / "fer_keras" / "assets")["fer4.keras"] == published["sha256"]
     assert metrics["trained_model_path"] == "artifacts/fer4/model.keras"
     assert metrics["published_model"]["trained_dtype_policy"] == metrics["training"]["dtype_policy"]["name"]
     card = (fer4_run / "model_cards" / "fer4.md").read_text()
     (snippet,) = re.findall(r"```python\n(.*?)```", card_section(card, "How to Use"), flags=re.DOTALL)
-    assert 'load_model("models/fer4.keras")' in snippet
+    assert 'load_model("fer_keras/assets/fer4.keras")' in snippet
     monkeypatch.chdir(fer4_run)  # the card's snippet, run as is from the run's folder
     monkeypatch.setenv("FER_KERAS_DATA", str(data_root))
     exec(compile(snippet, "card snippet", "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("true: happy; predicted: [")
-    assert publish_model(fer4_run, "fer4")["path"] == "models/fer4.keras"  # publishing again reads the trained model
+    assert publish_model(fer4_run, "fer4")["path"] == "fer_keras/assets/fer4.keras"  # again: reads the trained model
 
 
 def test_check_published_model_scores_the_committed_file(fer4_run: Path, make_fer_tree, smoke_test_feed) -> None:
@@ -109,7 +116,7 @@ def test_check_published_model_scores_the_committed_file(fer4_run: Path, make_fe
     assert check["num_test"] == 24 and check["card_num_test"] == 128
     assert check["difference_points"] == pytest.approx((check["accuracy"] - check["card_accuracy"]) * 100, abs=1e-3)
     probabilities, labels = predict_probabilities(
-        keras.saving.load_model(fer4_run / "models" / "fer4.keras"), smoke_test_feed
+        keras.saving.load_model(fer4_run / "fer_keras" / "assets" / "fer4.keras"), smoke_test_feed
     )
     assert probabilities.shape == (128, 4) and labels.shape == (128,)
 
@@ -119,3 +126,47 @@ def test_oversized_model_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="over the 1,000,000-byte limit"):
         save_compact_model(model, tmp_path / "big.keras", FER4_CLASSES, max_bytes=1_000_000)
     assert list(tmp_path.iterdir()) == []
+
+
+PLAIN_KERAS = """
+import sys
+import keras
+import numpy as np
+model = keras.saving.load_model(sys.argv[1])
+assert not [name for name in sys.modules if name.startswith("fer_keras")], "fer_keras was imported"
+print(",".join(type(layer).__name__ for layer in model.layers))
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+def test_published_copy_drops_the_augmentation_and_loads_with_plain_keras(tmp_path: Path) -> None:
+    model = build_fer_cnn(4, augmentation=augmentation_layer(DEFAULT_AUGMENTATION, seed=1))
+    assert model.layers[1].name == "random_affine"
+    save_compact_model(model, tmp_path / "fer4.keras", FER4_CLASSES)
+    x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    done = subprocess.run(  # a fresh process that never imports fer_keras
+        [sys.executable, "-c", PLAIN_KERAS, str(tmp_path / "fer4.keras"), str(tmp_path / "x.npy"), str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    layers = done.stdout.strip().splitlines()[-1].split(",")
+    assert layers[:2] == ["InputLayer", "Conv2D"] and "RandomAffine" not in layers
+    expected = model.predict(x, verbose=0)  # the augmentation is the identity at inference
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=5e-3)
+
+
+def test_keras_augmentation_layers_are_dropped_too() -> None:
+    inputs = keras.Input((8, 8, 3))
+    augment = keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(0.1)], name="augment")
+    x = keras.layers.RandomZoom(0.1)(augment(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    config = without_training_layers(keras.saving.serialize_keras_object(model))
+    stripped = keras.saving.deserialize_keras_object(config)
+    assert [type(layer).__name__ for layer in stripped.layers] == ["InputLayer", "Flatten", "Dense"]
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.GaussianNoise(0.1), keras.layers.Dense(1)])
+    kept = without_training_layers(keras.saving.serialize_keras_object(sequential))
+    assert len(kept["config"]["layers"]) == 3  # GaussianNoise is not an augmentation layer of the list: kept

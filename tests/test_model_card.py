@@ -296,7 +296,7 @@ def test_training_and_usage_details() -> None:
     assert "Posed and web-scraped images." in _section(card, "Limitations")
     assert "- Bigger CNN" in _section(card, "Trade-offs")
     usage = _section(card, "How to Use")
-    assert "import fer_keras" in usage
+    assert "from fer_keras.saving import load_class_names" in usage
     assert 'keras.saving.load_model("artifacts/fer4/model.keras")' not in usage  # no model_path in this result
     assert "keras.saving.load_model(" in usage
     assert "python -m fer_keras evaluate " in usage and "--data DIR" in usage

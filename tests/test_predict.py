@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,9 @@ from fer_keras.predict import (
 from fer_keras.training import load_model, save_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ASTRONAUT_FACE = (177, 66, 95, 95)
-COMMITTED_FER7 = REPO_ROOT / "models" / "fer7.keras"  # committed by `make results` (the published model)
+ASTRONAUT_FACE = (177, 66, 95, 95)  # where the Haar cascade finds her face
+YUNET_FACE = (178, 63, 90, 113)  # where YuNet (the default detector) finds it
+COMMITTED_FER7 = REPO_ROOT / "fer_keras" / "assets" / "fer7.keras"  # published by `make results`: package data
 
 
 def assert_near(box, expected=ASTRONAUT_FACE, tolerance: int = 6) -> None:
@@ -61,8 +63,10 @@ def test_predict_faces_returns_one_described_face(predictor: Predictor, astronau
     faces = predict_faces(predictor, astronaut_png)
     assert len(faces) == 1
     face = faces[0]
-    assert set(face) == {"box", "emotion", "confidence", "probabilities"}
-    assert_near(face["box"])
+    assert list(face) == ["box", "landmarks", "score", "emotion", "confidence", "probabilities"]
+    assert_near(face["box"], YUNET_FACE)
+    assert list(face["landmarks"]) == ["right_eye", "left_eye", "nose", "mouth_right", "mouth_left"]
+    assert 0.8 <= face["score"] <= 1.0
     assert list(face["probabilities"]) == list(FER7_CLASSES)
     assert face["emotion"] == max(face["probabilities"], key=face["probabilities"].get)
     assert face["confidence"] == face["probabilities"][face["emotion"]]
@@ -102,10 +106,12 @@ def test_faces_of_one_image_go_through_the_model_in_one_call(predictor: Predicto
         del model.predict_on_batch
     assert batches == [(2, 48, 48, 1)]
     assert len(faces) == 2
-    assert sorted(f["box"][0] for f in faces) == pytest.approx([177, 1024 - 177 - 95], abs=6)
+    x, _, w, _ = YUNET_FACE
+    assert sorted(f["box"][0] for f in faces) == pytest.approx([x, 1024 - x - w], abs=6)
     img = predictor.load_image(pair)
-    for face in faces:  # each face of the batch gets what it gets alone
-        alone = predictor.classify(img, [tuple(face["box"])])[0]
+    found = predictor.detect(pair)
+    for face, detection in zip(faces, found, strict=True):  # each face of the batch gets what it gets alone
+        alone = predictor.classify(img, [detection])[0]
         np.testing.assert_allclose(list(face["probabilities"].values()), alone, atol=2e-6)
 
 
@@ -188,7 +194,7 @@ def test_cli_predict_prints_faces_and_writes_annotated_copy(
     printed = json.loads(result.stdout)
     assert [r["image"] for r in printed] == [str(astronaut_png)]
     (face,) = printed[0]["faces"]
-    assert_near(face["box"])
+    assert_near(face["box"], YUNET_FACE)
     assert face["emotion"] in FER7_CLASSES
     annotated = Image.open(out_dir / "astronaut_annotated.png").convert("RGB")
     assert annotated.size == (512, 512)
@@ -224,12 +230,23 @@ def test_committed_fer7_model_sees_the_astronaut_smile(astronaut_png: Path, caps
 def test_without_the_published_model_an_unnamed_model_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, astronaut_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import fer_keras.predict.predictor as predictor_module
+    import fer_keras.presets as presets
 
-    monkeypatch.setattr(predictor_module, "PUBLISHED_MODEL", tmp_path / "models" / "fer7.keras")
-    assert cli.main(["predict", str(astronaut_png)]) == 2
-    err = capsys.readouterr().err
-    assert f"the published model {tmp_path / 'models' / 'fer7.keras'} is not there" in err
-    assert "Name a .keras file saved by `train`" in err
-    with pytest.raises(DataError, match="is not there"):
-        Predictor.from_file()
+    monkeypatch.setattr(presets, "assets_dir", lambda: tmp_path / "assets")
+    presets.preset_path.cache_clear()
+    try:
+        assert cli.main(["predict", str(astronaut_png)]) == 2
+        err = capsys.readouterr().err
+        assert f"The published model 'fer7' is not installed: {tmp_path / 'assets' / 'fer7.keras'} is missing" in err
+        assert "Reinstall fer_keras (pip install .)" in err and "or name a .keras file saved by `train`" in err
+        with pytest.raises(DataError, match="is not installed"):
+            Predictor.from_file()
+        (tmp_path / "assets").mkdir()
+        (tmp_path / "assets" / "fer7.keras").write_bytes(COMMITTED_FER7.read_bytes()[:1000])  # a damaged copy
+        shutil.copy(COMMITTED_FER7.with_name("fer7.classes.json"), tmp_path / "assets")
+        shutil.copy(COMMITTED_FER7.with_name("SHA256SUMS"), tmp_path / "assets")
+        presets.preset_path.cache_clear()
+        with pytest.raises(DataError, match="fer7.keras is damaged or was replaced: its SHA-256 is"):
+            Predictor.from_file("fer7")
+    finally:
+        presets.preset_path.cache_clear()

@@ -19,6 +19,9 @@ def checkout(tmp_path: Path) -> Path:
     """A folder laid out like the repository with the script, for queues that must not train."""
     (tmp_path / "tools").mkdir()
     shutil.copy(ROOT / "tools" / "results.sh", tmp_path / "tools" / "results.sh")
+    (tmp_path / "fer_keras").mkdir()  # the queue reads the published models' names from fer_keras.presets
+    for name in ("__init__.py", "errors.py", "presets.py"):
+        shutil.copy(ROOT / "fer_keras" / name, tmp_path / "fer_keras" / name)
     return tmp_path
 
 
@@ -71,7 +74,9 @@ def test_bad_profile_and_a_second_queue_are_refused(checkout: Path) -> None:
 
 def test_detach_returns_at_once_and_logs(checkout: Path) -> None:
     unknown = queue(checkout, "full", "compact:fer9")
-    assert unknown.returncode == 2 and "unknown step 'compact:fer9'" in unknown.stderr  # before anything runs
+    assert unknown.returncode == 2 and "'fer9' is not a published model" in unknown.stderr  # before anything runs
+    assert "add it to fer_keras/presets.py (now: fer7 fer4" in unknown.stderr
+    assert queue(checkout, "full", "train:fer9").returncode == 2
     started = queue(checkout, "--detach", "full", "compact:fer4")  # fails: no recorded run to publish
     assert started.returncode == 0 and "tail -f runs/results/full.log" in started.stdout
     log = checkout / "runs" / "results" / "full.log"

@@ -44,6 +44,7 @@ def test_health_names_model_and_classes(served_model: str) -> None:
     assert body["classes"] == list(FER7_CLASSES)
     assert body["input_shape"] == [48, 48, 1]
     assert body["max_upload_bytes"] == LIMIT
+    assert (body["detector"], body["runtime"]) == ("yunet", "keras")  # no model.onnx beside model.keras
 
 
 def test_predict_astronaut_matches_the_library(served_model: str, astronaut_png: Path, fer7_model_file: Path) -> None:
@@ -52,7 +53,8 @@ def test_predict_astronaut_matches_the_library(served_model: str, astronaut_png:
     body = response.json()
     assert (body["width"], body["height"]) == (512, 512)
     (face,) = body["faces"]
-    assert all(abs(a - b) <= 6 for a, b in zip(face["box"], (177, 66, 95, 95), strict=True))
+    assert all(abs(a - b) <= 6 for a, b in zip(face["box"], (178, 63, 90, 113), strict=True))  # YuNet's box
+    assert set(face["landmarks"]) == {"right_eye", "left_eye", "nose", "mouth_right", "mouth_left"}
     assert (body["emotion"], body["confidence"]) == (face["emotion"], face["confidence"])
     assert "message" not in body
     # The server (another process, same model file) answers what predict_faces answers here.

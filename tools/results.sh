@@ -5,15 +5,18 @@
 #   PROFILE  cpu (the published results on a CPU) or full (on an accelerator)
 #   STEP     notebook:02 | notebook:01 | notebook:03 | notebook:04   execute the notebook with papermill in PROFILE: these ARE the
 #                                                      recorded runs (model_cards/, figures/, metrics/, the notebook)
-#            compact:fer7 | compact:fer4 | compact:cifar10   models/<exp>.keras (<= 16 MiB) + .classes.json from the run
-#            photo:fer7                                 figures/astronaut_fer7_annotated.png: models/fer7.keras on a photo
+#            compact:<name>                             fer_keras/assets/<name>.keras (<= 16 MiB, no augmentation
+#                                                      layers) + .classes.json + SHA256SUMS from the run, for any
+#                                                      published model named in fer_keras/presets.py (fer7, fer4, ...)
+#            photo:fer7                                 figures/astronaut_fer7_annotated.png: the published fer7 on a photo
 #            default: notebook:02 compact:fer7 photo:fer7 notebook:01 compact:fer4 notebook:03 notebook:04 compact:cifar10
 # A step whose outputs are already there for PROFILE is skipped (FORCE=1 redoes it), so running the same command
 # again after an interruption continues the queue. An interrupted fit resumes at its last finished epoch from the
 # BackupAndRestore state under artifacts/ (full/artifacts/ for full), which this script links to
 # ${FER_KERAS_HOME:-~/.cache/fer_keras}/artifacts (.../full/artifacts): outside the work tree, so a new checkout on the
-# same machine continues it too. The cpu profile writes model_cards/, figures/, metrics/, models/ and notebooks/ and
-# updates README's results table after each step; the full profile writes the same under full/.
+# same machine continues it too. The cpu profile writes model_cards/, figures/, metrics/, notebooks/ and the package's
+# published models (fer_keras/assets/) and updates README's results table after each step; the full profile writes the
+# same under full/ (its models in full/models/, not package data).
 # --detach: run in its own process session (the terminal may close); the log is runs/results/PROFILE.log.
 # COMMIT=1: commit each step's outputs as soon as it finishes.
 set -uo pipefail
@@ -40,12 +43,17 @@ say() { echo "=== $(date -u '+%Y-%m-%d %H:%M:%S UTC') $*"; }
 case "$PROFILE" in cpu|full) ;; *) echo "error: PROFILE must be cpu or full (got '$PROFILE')" >&2; exit 2 ;; esac
 BASE=$([ "$PROFILE" = cpu ] && echo . || echo full)   # where the profile's runs write (fer_keras default_out_dir)
 NB_DIR=$([ "$PROFILE" = cpu ] && echo notebooks || echo full/notebooks)   # the executed notebooks
+MODELS=$([ "$PROFILE" = cpu ] && echo fer_keras/assets || echo full/models)   # the published models (tools/accelerator/publish.py)
+[ -x "$PY" ] || { echo "error: $PY not found: run 'make install' first" >&2; exit 2; }
+PRESETS=$("$PY" -c "from fer_keras.presets import PRESETS; print(' '.join(PRESETS))")   # the published models' names
 for step in "${STEPS[@]}"; do
-  case "$step" in notebook:0[1-4]|compact:fer4|compact:fer7|compact:cifar10|photo:fer4|photo:fer7) ;;
-    *) echo "error: unknown step '$step' (notebook:01|02|03|04, compact:fer4|fer7|cifar10, photo:fer7)" >&2; exit 2 ;;
+  case "$step" in
+    notebook:0[1-4]|photo:fer4|photo:fer7) ;;
+    compact:*) [[ " $PRESETS " == *" ${step#compact:} "* ]] \
+      || { echo "error: '${step#compact:}' is not a published model: add it to fer_keras/presets.py (now: $PRESETS)" >&2; exit 2; } ;;
+    *) echo "error: unknown step '$step' (notebook:01|02|03|04, compact:<preset: $PRESETS>, photo:fer7)" >&2; exit 2 ;;
   esac
 done
-[ -x "$PY" ] || { echo "error: $PY not found: run 'make install' first" >&2; exit 2; }
 mkdir -p "$HOME_DIR/$BASE/artifacts" "$BASE" "$NB_DIR" runs/results
 LOCK=$HOME_DIR/results-$PROFILE.lock
 exec 9> "$LOCK"
@@ -67,7 +75,7 @@ EOF
 }
 
 published() {  # EXPERIMENT: the compact model exists and the run's metrics point at it
-  [ -f "$BASE/models/$1.keras" ] && recorded "$1" && grep -q '"published_model"' "$BASE/metrics/$1.json"
+  [ -f "$MODELS/$1.keras" ] && recorded "$1" && grep -q '"published_model"' "$BASE/metrics/$1.json"
 }
 
 done_already() {
@@ -76,7 +84,7 @@ done_already() {
     notebook:*) local nb=${1#notebook:}; recorded ${EXPERIMENTS[$nb]} \
                   && grep -q "Profile:  $PROFILE" "$NB_DIR/${NOTEBOOKS[$nb]}.ipynb" ;;
     compact:*) published "${1#compact:}" ;;
-    photo:*) local png=$BASE/figures/astronaut_${1#photo:}_annotated.png; [ -f "$png" ] && [ "$png" -nt "$BASE/models/${1#photo:}.keras" ] ;;
+    photo:*) local png=$BASE/figures/astronaut_${1#photo:}_annotated.png; [ -f "$png" ] && [ "$png" -nt "$MODELS/${1#photo:}.keras" ] ;;
   esac
 }
 
@@ -85,7 +93,7 @@ outputs_of() {
     notebook:*) local nb=${1#notebook:} e; echo "$NB_DIR/${NOTEBOOKS[$nb]}.ipynb"
                 for e in ${EXPERIMENTS[$nb]}; do echo "$BASE/model_cards/$e.md $BASE/metrics/$e.json $BASE/figures/${e}_*.png"; done ;;
     compact:*) local e=${1#compact:} b=$BASE
-               echo "$b/models/$e.keras $b/models/$e.classes.json $b/model_cards/$e.md $b/metrics/$e.json" ;;
+               echo "$MODELS/$e.keras $MODELS/$e.classes.json $MODELS/SHA256SUMS $b/model_cards/$e.md $b/metrics/$e.json" ;;
     photo:*) echo "$BASE/figures/astronaut_${1#photo:}_annotated.png" ;;
   esac
   [ "$PROFILE" = cpu ] && echo README.md   # its results table follows metrics/ (tests check that they agree)
@@ -106,7 +114,7 @@ run_step() {
       local e=${1#photo:} dir; dir=$(mktemp -d)
       "$PY" -c "import sys, skimage, PIL.Image; PIL.Image.fromarray(skimage.data.astronaut()).save(sys.argv[1])" \
         "$dir/astronaut_$e.png" \
-        && "$PY" -m fer_keras predict "$BASE/models/$e.keras" "$dir/astronaut_$e.png" --annotate "$dir" \
+        && "$PY" -m fer_keras predict "$MODELS/$e.keras" "$dir/astronaut_$e.png" --annotate "$dir" > /dev/null \
         && mkdir -p "$BASE/figures" && mv "$dir/astronaut_${e}_annotated.png" "$BASE/figures/"
       local rc=$?; rm -rf "$dir"; return $rc ;;
   esac

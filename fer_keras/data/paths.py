@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fer_keras.errors import DataError
+
 DATA_ENV_VAR = "FER_KERAS_DATA"
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the path or class and the fix."""
 
 
 def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:

@@ -16,10 +16,11 @@ from fer_keras.io import atomic_write_bytes
 
 BOX_COLOUR = (255, 64, 64)
 TEXT_COLOUR = (255, 255, 255)
+LANDMARK_COLOUR = (64, 255, 64)
 
 
 def annotate_image(image: Image.Image, faces: Sequence[Mapping[str, Any]]) -> Image.Image:
-    """A copy of ``image`` (RGB) with each face's box and ``"emotion confidence"`` label drawn."""
+    """A copy of ``image`` (RGB) with each face's box, landmarks (dots) and ``"emotion confidence"`` label drawn."""
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
     line = max(2, round(max(out.size) / 250))
@@ -27,6 +28,8 @@ def annotate_image(image: Image.Image, faces: Sequence[Mapping[str, Any]]) -> Im
     for face in faces:
         x, y, w, h = face["box"]
         draw.rectangle((x, y, x + w - 1, y + h - 1), outline=BOX_COLOUR, width=line)
+        for px, py in (face.get("landmarks") or {}).values():
+            draw.ellipse((px - line, py - line, px + line, py + line), fill=LANDMARK_COLOUR)
         label = f"{face['emotion']} {face['confidence']:.0%}"
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         text_w, text_h = right - left + 2 * line, bottom - top + 2 * line

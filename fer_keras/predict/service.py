@@ -11,7 +11,6 @@ from fastapi import FastAPI, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from fer_keras.predict.faces import FaceDetector
 from fer_keras.predict.images import BadImageError
 from fer_keras.predict.predictor import Predictor
 
@@ -19,8 +18,8 @@ DEFAULT_MAX_UPLOAD_MB = 10.0
 MULTIPART_ALLOWANCE = 64 * 1024
 """Bytes a multipart body may carry beyond the file itself (boundaries, part headers)."""
 NO_FACE_MESSAGE = (
-    "No face found in the image. The detector looks for upright, front-facing faces at least {min_size} pixels "
-    "wide: try a sharper photo with the face turned to the camera."
+    "No face found in the image. The detector looks for faces at least {min_size} pixels wide: try a sharper, "
+    "brighter photo with the face turned to the camera."
 )
 
 
@@ -28,6 +27,10 @@ class Face(BaseModel):
     """One face: its box in image pixels, the predicted class, its probability and all probabilities."""
 
     box: list[int] = Field(description="[x, y, width, height] in pixels of the (upright) image")
+    landmarks: dict[str, list[float]] | None = Field(
+        default=None, description="right_eye, left_eye, nose, mouth_right, mouth_left as [x, y] (null: Haar)"
+    )
+    score: float | None = Field(default=None, description="the detector's confidence (null: Haar)")
     emotion: str
     confidence: float
     probabilities: dict[str, float]
@@ -52,6 +55,8 @@ class Health(BaseModel):
     classes: list[str]
     input_shape: list[int]
     max_upload_bytes: int
+    detector: str = Field(description="the face detector: yunet or haar")
+    runtime: str = Field(description="what runs the model: onnx, litert or keras")
 
 
 def _mb(num_bytes: int) -> str:
@@ -130,6 +135,8 @@ def create_app(predictor: Predictor, *, max_upload_bytes: int = int(DEFAULT_MAX_
         classes=predictor.class_names,
         input_shape=[*predictor.input_size, predictor.channels],
         max_upload_bytes=max_upload_bytes,
+        detector=predictor.detector.name,
+        runtime=predictor.runtime.name,
     )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -185,7 +192,9 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-    min_face: int = 48,
+    detector: Any = None,
+    runtime: str = "auto",
+    align: bool = True,
     log_level: str = "info",
 ) -> None:
     """Load the model at ``model_path`` once (a bad file raises ``DataError`` before anything listens), then serve."""
@@ -193,7 +202,7 @@ def run_server(
 
     if max_upload_mb <= 0:
         raise ValueError(f"--max-upload-mb must be positive, got {max_upload_mb}")
-    predictor = Predictor.from_file(model_path, detector=FaceDetector(min_size=min_face))
+    predictor = Predictor.from_file(model_path, runtime=runtime, detector=detector, align=align)
     predictor.warm_up()
     app = create_app(predictor, max_upload_bytes=int(max_upload_mb * 2**20))
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -10,14 +10,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
-import pandas as pd
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import BadVideoError, DataError
 from fer_keras.predict.predictor import Predictor, get_predictor
+
+if TYPE_CHECKING:  # pandas loads with the first video table, not with fer_keras.predict
+    import pandas as pd
 
 VIDEO_EXTENSIONS = frozenset(
     [
@@ -59,10 +60,6 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
 
 _IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"})
 """ISO base media brands of still images (AVIF, HEIC), which start with ``ftyp`` like an MP4."""
-
-
-class BadVideoError(DataError):
-    """The input is not a readable video, or a video without frames."""
 
 
 def check_sampling(every: int, max_frames: int | None) -> None:
@@ -258,6 +255,8 @@ def face_rows(result: FrameResult) -> list[dict[str, Any]]:
 
 def make_table(rows: list[dict[str, Any]], class_names: Sequence[str], attrs: dict[str, Any]) -> pd.DataFrame:
     """The rows as a DataFrame with :func:`table_columns` (typed even when empty) and ``attrs`` attached."""
+    import pandas as pd
+
     columns = table_columns(class_names)
     table = pd.DataFrame(rows, columns=columns)
     types = {c: "int64" for c in ("frame", "face", "x", "y", "w", "h")}
@@ -268,7 +267,7 @@ def make_table(rows: list[dict[str, Any]], class_names: Sequence[str], attrs: di
 
 
 def analyze_video(
-    model_or_predictor: Predictor | keras.Model | str | os.PathLike,
+    model_or_predictor: Predictor | Any,
     path: str | os.PathLike,
     every: int = 1,
     max_frames: int | None = None,

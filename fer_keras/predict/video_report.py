@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fer_keras.data.paths import DataError
+from fer_keras.errors import DataError
 from fer_keras.io import atomic_write_json
 from fer_keras.predict.annotate import annotate_bgr
 from fer_keras.predict.predictor import Predictor

@@ -1,0 +1,133 @@
+"""YuNet (OpenCV Zoo, MIT), run by OpenCV's ``cv2.FaceDetectorYN``: boxes, five landmarks and a score per face."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fer_keras.errors import DataError
+from fer_keras.predict.detectors.base import Detection, largest_first
+
+YUNET_FILE = "face_detection_yunet_2026may.onnx"
+"""The YuNet model shipped in ``fer_keras/assets/`` (with its license, ``face_detection_yunet.LICENSE``)."""
+YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+
+
+@lru_cache(maxsize=1)
+def yunet_path() -> Path:
+    """The packaged YuNet file, checked against :data:`YUNET_SHA256`; a :class:`DataError` names a bad install."""
+    path = Path(str(resources.files("fer_keras").joinpath("assets", YUNET_FILE)))
+    if not path.is_file():
+        raise DataError(
+            f"The YuNet face detector {path} is missing from the installed package: reinstall fer_keras "
+            "(`pip install -e .`), or pick the Haar cascade with detector='haar' / --detector haar."
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != YUNET_SHA256:
+        raise DataError(
+            f"The YuNet face detector {path} is damaged (SHA-256 {digest[:12]}..., expected {YUNET_SHA256[:12]}...): "
+            "reinstall fer_keras."
+        )
+    return path
+
+
+@dataclass
+class YuNetDetector:
+    """YuNet face detection (``detector="yunet"``, the default); safe to share between threads.
+
+    Args:
+        score_threshold: smallest face score kept (0-1).
+        nms_threshold: boxes overlapping a better one by more than this IoU are dropped.
+        min_size: smallest face kept, in pixels of the given image (box width and height).
+        max_side: images are searched shrunk so that their longer side is at most this: 320, the OpenCV
+            Zoo demo's input size, finds faces down to about a 25th of the longer side (10 pixels at 320)
+            in a third of the time of 640 (benchmarks/README.md); raise it for small faces in large photos.
+        retry_side: when nothing is found in an image larger than ``max_side``, it is searched once more at
+            this size (None: no second search); costs time only on photos without a face.
+        model: an ONNX YuNet file (default: the packaged one).
+
+    Example:
+        >>> import numpy as np
+        >>> YuNetDetector().detect_faces(np.zeros((120, 160, 3), np.uint8))
+        []
+    """
+
+    score_threshold: float = 0.8
+    nms_threshold: float = 0.3
+    min_size: int = 20
+    max_side: int = 320
+    retry_side: int | None = 640
+    top_k: int = 100
+    model: str | None = None
+    name = "yunet"
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.score_threshold < 1.0 and 0.0 < self.nms_threshold < 1.0):
+            raise ValueError(
+                f"YuNetDetector needs score_threshold and nms_threshold between 0 and 1, got "
+                f"{self.score_threshold} and {self.nms_threshold}"
+            )
+        if self.min_size < 1 or self.max_side < 32 or self.top_k < 1:
+            raise ValueError(f"YuNetDetector needs min_size >= 1, max_side >= 32 and top_k >= 1, got {self}")
+        self._path = Path(self.model) if self.model else yunet_path()
+        if not self._path.is_file():
+            raise DataError(f"YuNet model file {self._path} does not exist: pass model=None for the packaged one.")
+        self._detector((64, 64))  # fail now (a bad file), not at the first request
+
+    def _detector(self, size: tuple[int, int]):
+        """This thread's ``cv2.FaceDetectorYN`` set to input ``size`` (width, height); it keeps state."""
+        import cv2
+
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            try:
+                detector = cv2.FaceDetectorYN.create(
+                    str(self._path), "", size, self.score_threshold, self.nms_threshold, self.top_k
+                )
+            except cv2.error as err:
+                raise DataError(f"OpenCV cannot load {self._path} as a YuNet face detector ({err}).") from err
+            self._local.detector, self._local.size = detector, size
+        if self._local.size != size:
+            detector.setInputSize(size)
+            self._local.size = size
+        return detector
+
+    def detect_faces(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a uint8 RGB ``(H, W, 3)`` or grayscale ``(H, W)`` image, largest first."""
+        import cv2
+
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+        found = self._search(bgr, self.max_side)
+        if not found and self.retry_side and max(bgr.shape[:2]) > self.max_side:
+            found = self._search(bgr, self.retry_side)
+        return largest_first(found)
+
+    def _search(self, bgr: np.ndarray, max_side: int) -> list[Detection]:
+        """The faces YuNet finds in ``bgr`` shrunk to at most ``max_side``, in ``bgr``'s pixels."""
+        import cv2
+
+        height, width = bgr.shape[:2]
+        scale = max(1.0, max(width, height) / max_side)
+        if scale > 1.0:
+            size = (max(1, round(width / scale)), max(1, round(height / scale)))
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        small_h, small_w = bgr.shape[:2]
+        _, rows = self._detector((small_w, small_h)).detect(bgr)
+        found = []
+        sx, sy = width / small_w, height / small_h
+        for row in np.reshape(rows if rows is not None else [], (-1, 15)):
+            x, y, w, h = row[0] * sx, row[1] * sy, row[2] * sx, row[3] * sy
+            left, top = max(0, round(x)), max(0, round(y))  # YuNet's boxes may leave the image
+            right, bottom = min(width, round(x + w)), min(height, round(y + h))
+            if min(right - left, bottom - top) < self.min_size:
+                continue
+            landmarks = row[4:14].reshape(5, 2) * [sx, sy]
+            found.append(Detection((left, top, right - left, bottom - top), landmarks, float(row[14])))
+        return found
