@@ -1,6 +1,6 @@
-"""The published FER models (package data in fer_keras/assets/): the card's own snippet loads them, plain
-Keras loads them in a process that never imports fer_keras and answers as fer_keras does, and on this CPU they
-score within 0.1 point of the card's test accuracy on the test split provided.
+"""The published FER and CIFAR-10 models (package data in fer_keras/assets/): the card's own snippet loads
+them, plain Keras loads them in a process that never imports fer_keras and answers as fer_keras does, and on
+this CPU they score within 0.1 point of the card's test accuracy on the test split provided.
 
 The files come from the recorded runs (`make results PROFILE=cpu`); until they are committed these tests are
 skipped, saying which file is missing.
@@ -43,7 +43,7 @@ def committed_files(experiment: str) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("experiment", ["fer4", "fer7"])
+@pytest.mark.parametrize("experiment", ["fer4", "fer7", "cifar10"])
 def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path) -> None:
     files = committed_files(experiment)
     assert files["model"].stat().st_size <= MAX_MODEL_BYTES
@@ -60,7 +60,7 @@ def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path
     assert done.stdout.strip().splitlines()[-1].startswith(f"true: {metrics['class_names'][0]}; predicted: [")
 
 
-@pytest.mark.parametrize("experiment", ["fer4", "fer7"])
+@pytest.mark.parametrize("experiment", ["fer4", "fer7", "cifar10"])
 def test_committed_model_scores_as_its_card_on_this_cpu(experiment: str, data_root: Path) -> None:
     committed_files(experiment)
     check = check_published_model(REPO_ROOT, experiment, data_root)
@@ -125,3 +125,18 @@ def test_presets_and_assets_agree() -> None:
             for key in ("file", "classes"):
                 assert sums.get(entry[key]) == file_sha256(folder / entry[key]), f"{entry[key]}: republish it"
     assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == expected
+
+
+def test_evaluate_scores_the_committed_cifar10_model_as_its_card(data_root: Path) -> None:
+    """`fer-keras evaluate fer_keras/assets/cifar10.keras --data <cifar10/test>`, as a user runs it, gives the
+    card's accuracy."""
+    files = committed_files("cifar10")
+    metrics = json.loads(files["metrics"].read_text())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "fer_keras", "evaluate", str(files["model"]), "--data"]
+    command.append(str(data_root / "cifar10" / "test"))
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)  # JSON from the first byte
+    assert result["num_test"] == metrics["metrics"]["num_test"] == 10_000
+    assert abs(result["accuracy"] - metrics["metrics"]["accuracy"]) * 100 <= TOLERANCE_POINTS
