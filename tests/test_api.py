@@ -108,7 +108,8 @@ def test_inference_code_imports_only_the_inference_side() -> None:
     import ast
 
     package = REPO_ROOT / "fer_keras"
-    files = [*(package / "predict").rglob("*.py"), *(package / "saving").rglob("*.py")]
+    # saving/'s loading modules only: its conversions for publishing may read data, off the inference path
+    files = [*(package / "predict").rglob("*.py"), package / "saving" / "__init__.py", package / "saving" / "files.py"]
     files += [package / f"{name}.py" for name in ("api", "presets", "layers", "errors")]
     wrong = []
     for path in files:
