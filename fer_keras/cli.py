@@ -193,11 +193,12 @@ def _run_data(args: argparse.Namespace) -> int:
 
         out = args.out or os.environ.get(DATA_ENV_VAR) or "data"
         result = import_cifar10_archive(args.archive, out, progress=not args.quiet)
-        print(f"Imported {result.images:,} images (lossless PNG) into {result.cifar_dir}:")
+        print_result(f"Imported {result.images:,} images (lossless PNG) into {result.cifar_dir}:")
         for split, per_class in result.counts.items():
-            print(f"  {split}: {sum(per_class.values()):,} ({', '.join(f'{k} {v}' for k, v in per_class.items())})")
+            counts = ", ".join(f"{k} {v}" for k, v in per_class.items())
+            print_result(f"  {split}: {sum(per_class.values()):,} ({counts})")
         root = result.cifar_dir.parent
-        print(f"Next: python -m fer_keras data check {root}; the experiment reads it with --data {root}.")
+        print_result(f"Next: python -m fer_keras data check {root}; the experiment reads it with --data {root}.")
         return 0
     report = check_data(args.root)
     print_result(format_check(report))

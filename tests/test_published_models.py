@@ -125,3 +125,20 @@ def test_plain_keras_loads_fer7_and_agrees_with_fer_keras(data_root: Path) -> No
     predictor = Predictor.from_file("fer7")
     ours = [classes.index(predictor.predict(p, detect=False)[0]["emotion"]) for p in paths]
     assert ours == plain["top1"]
+
+
+def test_presets_and_assets_agree() -> None:
+    """Every file in fer_keras/assets/ belongs to a preset and hashes as SHA256SUMS says; a preset whose model
+    is not published yet (made by `make results STEPS=compact:<name>`) has none of its files there."""
+    from fer_keras.presets import PRESETS, assets_dir, read_checksums
+
+    folder, sums = assets_dir(), read_checksums()
+    expected = {"README.md", "SHA256SUMS"}
+    for name, entry in PRESETS.items():
+        present = [(folder / entry[key]).is_file() for key in ("file", "classes")]
+        assert all(present) or not any(present), f"{name}: only one of {entry['file']}, {entry['classes']}"
+        if all(present):
+            expected |= {entry["file"], entry["classes"]}
+            for key in ("file", "classes"):
+                assert sums.get(entry[key]) == file_sha256(folder / entry[key]), f"{entry[key]}: republish it"
+    assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == expected
