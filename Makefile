@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROFILE ?= smoke
 EXPERIMENTS ?= fer4 fer7 fashion_mlp fashion_cnn cifar10
 # Data root: $FER_KERAS_DATA if set, else ./data if it holds the data, else ../shared/data.
-FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist),$(CURDIR)/data,$(abspath ../shared/data))
+FER_KERAS_DATA ?= $(if $(wildcard data/fer2013 data/fashion-mnist data/cifar10),$(CURDIR)/data,$(abspath ../shared/data))
 export FER_KERAS_DATA
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

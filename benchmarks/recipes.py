@@ -89,6 +89,9 @@ def run_candidate(
         "best_epoch": 1 + max(range(len(f1)), key=f1.__getitem__),
         "best_val_macro_f1": max(f1),
         "monitor": result.monitor,
+        "loss": [round(v, 4) for v in history.get("loss", [])],
+        "val_loss": [round(v, 4) for v in history.get("val_loss", [])],
+        "settings": settings.as_dict(),
     }
 
 

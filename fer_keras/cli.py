@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="smoke: tiny, seconds on CPU (default); cpu: the published results, sized for a 2-core CPU; "
         "full: longer, for accelerators",
     )
-    train.add_argument("--data", help="folder holding fer2013/ and fashion-mnist/ (default: $FER_KERAS_DATA or ./data)")
+    train.add_argument(
+        "--data", help="folder holding fer2013/, fashion-mnist/, cifar10/ (default: $FER_KERAS_DATA or ./data)"
+    )
     train.add_argument("--out", help="output base folder (default: . for cpu, full/ for full, runs/smoke for smoke)")
     train.add_argument("--epochs", type=int, help="override the profile's epochs")
     train.add_argument("--seed", type=int, help="override the profile's seed")

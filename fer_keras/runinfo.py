@@ -40,14 +40,19 @@ def backend_name() -> str:
     return keras.backend.backend()
 
 
-def device_description() -> str:
-    """A human-readable name of the device Keras computes on, e.g. ``GPU (NVIDIA H100 80GB HBM3)``."""
+def _accelerators() -> list[str]:
+    """Keras' non-CPU devices (empty on a CPU, or when listing them fails)."""
     try:
         import keras
 
-        accelerators = [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
-    except Exception:  # noqa: BLE001 - naming the device must never break a run
-        accelerators = []
+        return [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
+    except Exception:  # noqa: BLE001 - naming or measuring the device must never break a run
+        return []
+
+
+def device_description() -> str:
+    """A human-readable name of the device Keras computes on, e.g. ``GPU (NVIDIA H100 80GB HBM3)``."""
+    accelerators = _accelerators()
     if accelerators:
         kind = accelerators[0].split(":")[0].upper()
         return f"{kind} ({accelerator_model()}) x{len(accelerators)}"
@@ -57,12 +62,7 @@ def device_description() -> str:
 def compute_used(wall_time_s: float) -> dict[str, Any]:
     """What a run of ``wall_time_s`` seconds used: hours x the devices it held (CPU cores when no
     accelerator is visible), the card's measure of compute (its "environmental impact" line)."""
-    try:
-        import keras
-
-        accelerators = [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
-    except Exception:  # noqa: BLE001 - measuring must never break a run
-        accelerators = []
+    accelerators = _accelerators()
     units, unit = (len(accelerators), "accelerator-hours") if accelerators else (os.cpu_count() or 1, "CPU core-hours")
     hours = wall_time_s / 3600
     return {"hours": round(hours, 3), "devices": units, "amount": round(hours * units, 3), "unit": unit}

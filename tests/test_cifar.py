@@ -121,11 +121,30 @@ def test_random_crop_flip_takes_windows_of_the_edge_padded_image() -> None:
     np.testing.assert_array_equal(same, images.astype(np.float32))
 
 
-def test_imagegenerator_feed_shifts_by_whole_pixels(make_cifar_tree) -> None:
+def test_imagegenerator_feed_shifts_by_whole_pixels_uniformly(make_cifar_tree) -> None:
+    """The ImageDataGenerator feed draws the crop as whole-pixel shifts, each of -4..4 about equally often
+    (as random_crop_flip's offsets), and mirrors."""
     root = make_cifar_tree()
     data = load_cifar10(root, classes=CIFAR10_CLASSES[:3], batch_size=4, validation_split=0.25)
     generator = data.train.image_data_generator
-    assert (generator.width_shift_range, generator.height_shift_range, generator.horizontal_flip) == (5, 5, True)
+    assert generator.horizontal_flip
+    np.random.seed(0)
+    draws = np.array([[t["tx"], t["ty"]] for t in (generator.get_random_transform((32, 32, 3)) for _ in range(9000))])
+    values, counts = np.unique(draws, return_counts=True)
+    assert values.tolist() == list(range(-4, 5))
+    assert counts.min() / counts.max() > 0.8  # uniform: no offset (zero included) drawn twice as often
+
+
+def test_fast_feed_mirrors_colour_images_and_refuses_what_it_cannot_do(make_cifar_tree, tmp_path: Path) -> None:
+    root = make_cifar_tree(per_class=8)
+    common = {"classes": CIFAR10_CLASSES[:3], "pipeline": "fast", "cache_dir": tmp_path, "validation_split": 0.25}
+    flip_only = load_cifar10(root, augmentation={"horizontal_flip": True}, **common)
+    assert flip_only.train.augment == {"crop_padding": 0, "horizontal_flip": True}
+    assert flip_only.train[0][0].shape[1:] == (32, 32, 3)
+    with pytest.raises(ValueError, match="rotation_range cannot be used with crop_padding"):
+        load_cifar10(root, augmentation={"crop_padding": 4, "rotation_range": 10}, **common)
+    with pytest.raises(ValueError, match="zoom_range cannot be used on colour images in the fast feed"):
+        load_cifar10(root, augmentation={"zoom_range": 0.1}, **common)
 
 
 def test_missing_class_folder_names_class_and_folder(make_cifar_tree) -> None:
@@ -136,7 +155,8 @@ def test_missing_class_folder_names_class_and_folder(make_cifar_tree) -> None:
 
 def test_missing_cifar10_folder_names_the_layout_and_the_import(tmp_path: Path) -> None:
     with pytest.raises(
-        DataError, match=r"Missing CIFAR-10 folder .*/train: expected <data root>/cifar10/.*import-cifar10"
+        DataError,
+        match=r"Missing CIFAR-10 folder .*/cifar10/train: expected the layout <data root>/cifar10/.*import-cifar10",
     ):
         load_cifar10(tmp_path)
 
@@ -315,3 +335,23 @@ def test_data_check_names_a_missing_cifar10_and_the_import(tmp_path: Path) -> No
 
     folder, _, problems, notes = check_cifar10(tmp_path)
     assert folder is None and not problems and "import-cifar10" in notes[0]
+
+
+def test_unpickler_builds_arrays_only_from_plain_integer_data() -> None:
+    """Arrays are rebuilt from (shape, dtype name, bytes) by the importer itself: an object array (whose
+    bytes NumPy would take for pointers) and a size that does not match are refused; the original archive's
+    numpy.core names read."""
+    import pickle
+
+    from fer_keras.data.cifar_import import read_batch
+
+    good = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2]}, protocol=2)
+    old_names = good.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    images, labels = read_batch(old_names, "old")
+    assert images.shape == (2, 32, 32, 3) and labels.tolist() == [1, 2]
+    forged = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.array([1, 2], object)}, protocol=2)
+    with pytest.raises(DataError, match="labels is not an integer array"):
+        read_batch(forged, "forged")
+    short = good.replace(b"\x00" * 64, b"", 1)  # fewer bytes than the shape says
+    with pytest.raises(DataError):
+        read_batch(short, "short")

@@ -45,21 +45,39 @@ CROP_KEYS: tuple[str, ...] = ("crop_padding", "horizontal_flip")
 """The keywords of the random-crop augmentation (CIFAR-10): pad by ``crop_padding`` pixels, crop, flip."""
 
 
-def crop_kwargs(augment: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The random-crop keywords of ``augment`` when it asks for crops (``crop_padding``), else ``{}``."""
-    if not augment or not augment.get("crop_padding"):
+def crop_kwargs(augment: Mapping[str, Any] | None, *, colour: bool = False) -> dict[str, Any]:
+    """The random-crop keywords of ``augment`` when it asks for crops (``crop_padding``), else ``{}``.
+
+    ``colour``: the images have a channel axis, which only the crop (and mirror) implementation takes, so a
+    mirror-only augmentation becomes a crop of padding 0. Crops mixed with the affine keywords (rotation,
+    zoom, shifts), or those keywords on colour images, raise ``ValueError`` naming them.
+    """
+    if not augment:
         return {}
-    return {k: augment[k] for k in CROP_KEYS if k in augment}
+    affine = sorted(k for k in augment_kwargs(augment) if k != "horizontal_flip" and augment[k])
+    if affine and (augment.get("crop_padding") or colour):
+        where = "with crop_padding" if augment.get("crop_padding") else "on colour images in the fast feed"
+        raise ValueError(
+            f"Augmentation {', '.join(affine)} cannot be used {where}: use crop_padding and horizontal_flip, "
+            "or the ImageDataGenerator feed (pipeline='imagegenerator')."
+        )
+    if not augment.get("crop_padding") and not (colour and augment.get("horizontal_flip")):
+        return {}
+    return {
+        "crop_padding": int(augment.get("crop_padding") or 0),
+        "horizontal_flip": bool(augment.get("horizontal_flip")),
+    }
 
 
 def idg_crop_equivalent(augment: Mapping[str, Any]) -> dict[str, Any]:
-    """ImageDataGenerator keywords for a random-crop augmentation: whole-pixel shifts of at most
-    ``crop_padding`` (IDG draws ``choice(range(k)) * ±1`` for an integer ``k``) with edge filling,
-    and the same flip. Other keywords pass through."""
+    """ImageDataGenerator keywords for a random-crop augmentation: whole-pixel shifts drawn uniformly from
+    ``-crop_padding .. crop_padding`` (IDG takes a list as the values to choose from; an integer ``k`` would
+    draw ``choice(range(k)) * ±1``, which favours no shift), edge filling, and the same flip. Other keywords
+    pass through."""
     out = {k: v for k, v in augment.items() if k != "crop_padding"}
     if augment.get("crop_padding"):
-        shift = int(augment["crop_padding"]) + 1
-        out.update(width_shift_range=shift, height_shift_range=shift)
+        shifts = list(range(-int(augment["crop_padding"]), int(augment["crop_padding"]) + 1))
+        out.update(width_shift_range=shifts, height_shift_range=shifts)
     return out
 
 

@@ -14,19 +14,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from fer_keras.constants import CIFAR10_CLASSES, CIFAR10_IMAGE_SIZE
 from fer_keras.data.augment import idg_crop_equivalent
-from fer_keras.data.fer import (
-    PIPELINES,
-    FerData,
-    check_images,
-    flow_frame,
-    list_class_images,
-    split_validation,
-    stratified_sample,
-)
+from fer_keras.data.fer import PIPELINES, FerData, class_folder_frames, flow_frame, load_sample_images
 from fer_keras.data.paths import DataError, cifar10_split_dir, resolve_data_root
 
 CIFAR_AUGMENTATION: dict[str, Any] = {"crop_padding": 4, "horizontal_flip": True}
@@ -44,15 +35,9 @@ class CifarData(FerData):
 
     def sample_images(self, per_class: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """A few training images per class (uint8 RGB) and their labels, for a sample grid."""
-        rng = np.random.default_rng(seed)
-        frame, images, labels = self.frames["train"], [], []
-        for index, name in enumerate(self.class_names):
-            files = frame.loc[frame["class"] == name, "filename"].to_numpy()
-            for path in rng.choice(files, size=min(per_class, len(files)), replace=False):
-                with Image.open(path) as image:
-                    images.append(np.asarray(image.convert("RGB").resize(CIFAR10_IMAGE_SIZE), dtype=np.uint8))
-                labels.append(index)
-        return np.stack(images), np.asarray(labels)
+        return load_sample_images(
+            self.frames["train"], self.class_names, per_class, seed, mode="RGB", size=CIFAR10_IMAGE_SIZE
+        )
 
 
 def cifar10_frames(
@@ -66,19 +51,17 @@ def cifar10_frames(
     train_fraction: float = 1.0,
 ) -> dict[str, pd.DataFrame]:
     """File lists of the train, validation and test splits of CIFAR-10 (as :func:`fer_keras.data.fer_frames`)."""
-    if not 0 < train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
     root = resolve_data_root(data_dir)
-    train_dir, test_dir = cifar10_split_dir(root, "train"), cifar10_split_dir(root, "test")
-    train, validation = split_validation(list_class_images(train_dir, classes), validation_split, seed)
-    if train_fraction < 1:
-        train = stratified_sample(train, round(len(train) * train_fraction), seed)
-    frames = {"train": train, "validation": validation, "test": list_class_images(test_dir, classes)}
-    if smoke:
-        frames = {split: stratified_sample(frame, SMOKE_SIZES[split], seed) for split, frame in frames.items()}
-    if check:
-        check_images([f for frame in frames.values() for f in frame["filename"]])
-    return frames
+    return class_folder_frames(
+        cifar10_split_dir(root, "train"),
+        cifar10_split_dir(root, "test"),
+        classes,
+        validation_split=validation_split,
+        seed=seed,
+        smoke_sizes=SMOKE_SIZES if smoke else None,
+        check=check,
+        train_fraction=train_fraction,
+    )
 
 
 def load_cifar10(

@@ -4,9 +4,11 @@ The archive holds ``cifar-10-batches-py/`` with five training batches (``data_ba
 and ``batches.meta``, each a pickled dict: ``data`` (uint8 rows of 3,072 values: the red, green and blue 32x32
 planes, row by row), ``labels`` (0..9) and ``filenames``. Every image becomes a lossless PNG
 ``<root>/cifar10/{train,test}/<class>/<NNNNN>.png`` (``NNNNN`` its index in the split), so the pixels read back
-are exactly the archive's. The batches are unpickled with an unpickler that only builds dicts, lists, strings and
-NumPy arrays, so a crafted archive cannot run code. The PNGs are written into a temporary folder renamed at the
-end: a bad archive or an interruption leaves no partial ``cifar10/``.
+are exactly the archive's. The batches are unpickled with an unpickler that builds only dicts, lists, strings and
+numbers; arrays are recorded as (shape, dtype name, bytes) and become NumPy arrays only when they are plain
+integer data of the size their shape says, so no code of any module (NumPy's included) runs on the archive's say.
+The PNGs are written into a temporary folder renamed at the end: a bad archive or an interruption leaves no partial
+``cifar10/``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -38,15 +41,6 @@ TEMP_PREFIX = ".cifar10.import-"
 """Prefix of the temporary folder the import writes into (beside the final ``cifar10/``)."""
 IMAGE_VALUES = 32 * 32 * 3
 _REDOWNLOAD = "Download cifar-10-python.tar.gz (the Python version) again and run the import again."
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("_codecs", "encode"),
-}
 
 
 @dataclass
@@ -62,13 +56,76 @@ class CifarImportResult:
         return sum(sum(per_class.values()) for per_class in self.counts.values())
 
 
+class _DtypeStub:
+    """What a pickled ``numpy.dtype(...)`` names; never a real dtype, so NumPy's ``__setstate__`` never runs."""
+
+    def __init__(self, name: Any = None, *_: Any) -> None:
+        self.name = name.decode("latin1") if isinstance(name, bytes) else str(name)
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _ArrayStub:
+    """What a pickled ``numpy.ndarray`` holds (shape, dtype stub, raw bytes); turned into an array by
+    :func:`_to_array` only when it is plain unsigned 8-bit data of the size its shape says."""
+
+    def __init__(self, *_: Any) -> None:
+        self.shape: tuple = ()
+        self.dtype: Any = None
+        self.raw: Any = b""
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 5:
+            _, self.shape, self.dtype, _, self.raw = state
+
+
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles of ``bytes`` use it, for latin-1 text only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("the batch encodes text in a way a CIFAR-10 batch never does")
+    return text.encode("latin1")
+
+
+_STUBS = {
+    ("_codecs", "encode"): _latin1_bytes,
+    ("numpy", "dtype"): _DtypeStub,
+    ("numpy", "ndarray"): _ArrayStub,
+    ("numpy.core.multiarray", "_reconstruct"): _ArrayStub,
+    ("numpy._core.multiarray", "_reconstruct"): _ArrayStub,
+}
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    """An unpickler that builds only plain containers and NumPy arrays (no other class or function)."""
+    """An unpickler that builds only plain containers, strings and numbers, and records arrays as
+    :class:`_ArrayStub` (no class or function of any module runs, NumPy's included)."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
+        if (module, name) in _STUBS:
+            return _STUBS[(module, name)]
         raise pickle.UnpicklingError(f"the batch asks for {module}.{name}, which a CIFAR-10 batch never holds")
+
+
+_INTEGER_DTYPE = re.compile(r"^[<>|=]?[iu][1248]$|^u?int(8|16|32|64)$")
+"""Dtype names of plain integers (``u1``, ``<i8``, ``uint8``...): the only arrays a batch may hold."""
+
+
+def _to_array(value: Any, where: str, what: str) -> np.ndarray:
+    """A recorded integer array as a NumPy array (lists pass through ``np.asarray``); anything else is refused."""
+    if not isinstance(value, _ArrayStub):
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise DataError(f"{where}: {what} holds objects, not numbers. {_REDOWNLOAD}")
+        return array
+    name = value.dtype.name if isinstance(value.dtype, _DtypeStub) else None
+    shape = value.shape if isinstance(value.shape, tuple) and all(isinstance(n, int) for n in value.shape) else None
+    raw = value.raw.encode("latin1") if isinstance(value.raw, str) else value.raw
+    if name is None or not _INTEGER_DTYPE.match(name) or shape is None or not isinstance(raw, bytes):
+        raise DataError(f"{where}: {what} is not an integer array (dtype {name}). {_REDOWNLOAD}")
+    dtype = np.dtype(name)  # a plain integer type, checked above
+    if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise DataError(f"{where}: {what} holds {len(raw)} bytes for shape {shape}. {_REDOWNLOAD}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
 def _plain_keys(mapping: dict) -> dict[str, Any]:
@@ -80,7 +137,7 @@ def read_batch(payload: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, 32, 32, 3)`` uint8 and labels ``(n,)`` of one pickled batch; ``where`` names it in errors."""
     try:
         batch = _SafeUnpickler(io.BytesIO(payload), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as exc:
         raise DataError(f"{where} is not a CIFAR-10 batch ({type(exc).__name__}: {exc}). {_REDOWNLOAD}") from exc
     if not isinstance(batch, dict):
         raise DataError(f"{where} holds a {type(batch).__name__}, not a CIFAR-10 batch dict. {_REDOWNLOAD}")
@@ -88,13 +145,13 @@ def read_batch(payload: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [key for key in ("data", "labels") if key not in batch]
     if missing:
         raise DataError(f"{where} has no {' or '.join(missing)} entry. {_REDOWNLOAD}")
-    data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    data, labels = _to_array(batch["data"], where, "data"), _to_array(batch["labels"], where, "labels")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_VALUES:
         raise DataError(
             f"{where}: data is {data.dtype} {data.shape}, expected uint8 rows of {IMAGE_VALUES} values. {_REDOWNLOAD}"
         )
-    if labels.shape != (len(data),):
-        raise DataError(f"{where}: {len(labels)} labels for {len(data)} images. {_REDOWNLOAD}")
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where}: {labels.shape} {labels.dtype} labels for {len(data)} images. {_REDOWNLOAD}")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
         raise DataError(f"{where}: labels outside 0..9 ({labels.min()}..{labels.max()}). {_REDOWNLOAD}")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # planes -> (H, W, RGB)
@@ -134,11 +191,11 @@ def _write_images(archive: Path, folder: Path, progress: bool) -> dict[str, dict
         for name in CIFAR10_CLASSES:
             (folder / split / name).mkdir(parents=True)
     index = dict.fromkeys(BATCHES, 0)
-    with tqdm(total=60_000, unit=" images", desc="import", disable=not progress, mininterval=0.5) as bar:
+    with tqdm(total=None, unit=" images", desc="import", disable=not progress, mininterval=0.5) as bar:
         for split, _, images, labels in iter_archive_batches(archive):
             for image, label in zip(images, labels, strict=True):
                 name = CIFAR10_CLASSES[label]
-                Image.fromarray(image, mode="RGB").save(folder / split / name / f"{index[split]:05d}.png")
+                Image.fromarray(image).save(folder / split / name / f"{index[split]:05d}.png")
                 index[split] += 1
                 counts[split][name] += 1
                 bar.update()

@@ -1,8 +1,8 @@
 """Decode image files once into a uint8 array, in parallel, with an optional on-disk cache.
 
-The cache file is ``<cache_dir>/fer_<key>.npy``; ``key`` is a SHA-256 over the sorted
-``(path, size, mtime_ns)`` list and the image size, so any added, removed or modified file
-(or another image size) gives a new key and the old cache is never used.
+The cache file is ``<cache_dir>/fer_<key>.npy`` (``rgb_<key>.npy`` for colour images); ``key`` is a SHA-256
+over the sorted ``(path, size, mtime_ns)`` list, the image size and the colour mode, so any added, removed or
+modified file (or another image size or mode) gives a new key and the old cache is never used.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ from fer_keras.io import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "fer_"
+"""Prefix of the grayscale caches (FER-2013's); colour caches are ``rgb_<key>.npy`` (:func:`cache_prefix`)."""
+
+
+def cache_prefix(color_mode: str = "grayscale") -> str:
+    """The cache file prefix of ``color_mode``: caches of one kind are only compared with each other."""
+    return CACHE_PREFIX if color_mode == "grayscale" else f"{color_mode}_"
+
+
 _CHUNK = 2048
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "nearest": Image.Resampling.NEAREST}
 
@@ -161,14 +169,15 @@ def decode_images(
         return _decode_all(filenames, image_size, interpolation, workers, color_mode)
     cache_dir = Path(cache_dir)
     key = cache_key(filenames, image_size, color_mode)
-    path = cache_dir / f"{CACHE_PREFIX}{key}.npy"
+    prefix = cache_prefix(color_mode)
+    path = cache_dir / f"{prefix}{key}.npy"
     order = sorted(range(len(filenames)), key=filenames.__getitem__)
     if path.is_file():
         cached = _load_cache(path, (len(filenames), *shape))
         if cached is not None:
             logger.info("Loaded %d decoded images from cache %s", len(filenames), shown_path(path))
             return _unsort(cached, order)
-    _report_rebuild(cache_dir, path, len(filenames))
+    _report_rebuild(cache_dir, path, len(filenames), prefix)
     sorted_names = [filenames[i] for i in order]
     arr = _decode_all(sorted_names, image_size, interpolation, workers, color_mode)
     _save_cache(path, arr)
@@ -190,9 +199,9 @@ def shown_path(path: str | os.PathLike) -> str:
     return f"~/{path.relative_to(home).as_posix()}" if path.is_relative_to(home) and path != home else str(path)
 
 
-def _report_rebuild(cache_dir: Path, path: Path, count: int) -> None:
+def _report_rebuild(cache_dir: Path, path: Path, count: int, prefix: str = CACHE_PREFIX) -> None:
     """Say why the cache is being (re)built: first use, or a changed file list / image size."""
-    others = sorted(p.name for p in cache_dir.glob(f"{CACHE_PREFIX}*.npy") if p != path)
+    others = sorted(p.name for p in cache_dir.glob(f"{prefix}*.npy") if p != path)
     if others:
         logger.warning(
             "Image cache in %s does not match: the file list (paths, sizes or mtimes) or image size "

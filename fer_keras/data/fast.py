@@ -87,7 +87,7 @@ class ArrayDataset(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.image_shape = (*images.shape[1:], 1) if images.ndim == 3 else images.shape[1:]
         self.shuffle = bool(shuffle)
-        self.augment = crop_kwargs(augment) or augment_kwargs(augment)
+        self.augment = crop_kwargs(augment, colour=images.ndim == 4) or augment_kwargs(augment)
         self.seed = int(seed)
         self.epoch = 0
         self._order = self._epoch_order(0)

@@ -161,6 +161,36 @@ def split_validation(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[p
     return train.sort_values("filename").reset_index(drop=True), val.sort_values("filename").reset_index(drop=True)
 
 
+def class_folder_frames(
+    train_dir: Path,
+    test_dir: Path,
+    classes: Sequence[str],
+    *,
+    validation_split: float = 0.1,
+    seed: int = 1337,
+    smoke_sizes: Mapping[str, int] | None = None,
+    check: bool = True,
+    train_fraction: float = 1.0,
+) -> dict[str, pd.DataFrame]:
+    """File lists of the train, validation and test splits of a data set stored as class folders.
+
+    A seeded, stratified ``validation_split`` of ``train_dir``; ``train_fraction`` < 1 keeps a seeded
+    stratified share of the training split (validation and test stay whole); ``smoke_sizes`` keeps a
+    stratified subset of each split; ``check`` decodes every file once (:func:`check_images`).
+    """
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
+    train, validation = split_validation(list_class_images(train_dir, classes), validation_split, seed)
+    if train_fraction < 1:
+        train = stratified_sample(train, round(len(train) * train_fraction), seed)
+    frames = {"train": train, "validation": validation, "test": list_class_images(test_dir, classes)}
+    if smoke_sizes:
+        frames = {split: stratified_sample(frame, smoke_sizes[split], seed) for split, frame in frames.items()}
+    if check:
+        check_images([f for frame in frames.values() for f in frame["filename"]])
+    return frames
+
+
 def fer_frames(
     classes: Sequence[str] = FER4_CLASSES,
     data_dir: str | os.PathLike | None = None,
@@ -176,19 +206,17 @@ def fer_frames(
     ``train_fraction`` < 1 keeps a seeded stratified share of the training split (e.g. for quick comparisons);
     validation and test stay whole.
     """
-    if not 0 < train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
     root = resolve_data_root(data_dir)
-    train_dir, test_dir = fer_split_dir(root, "train"), fer_split_dir(root, "test")
-    train, validation = split_validation(list_class_images(train_dir, classes), validation_split, seed)
-    if train_fraction < 1:
-        train = stratified_sample(train, round(len(train) * train_fraction), seed)
-    frames = {"train": train, "validation": validation, "test": list_class_images(test_dir, classes)}
-    if smoke:
-        frames = {split: stratified_sample(frame, SMOKE_SIZES[split], seed) for split, frame in frames.items()}
-    if check:
-        check_images([f for frame in frames.values() for f in frame["filename"]])
-    return frames
+    return class_folder_frames(
+        fer_split_dir(root, "train"),
+        fer_split_dir(root, "test"),
+        classes,
+        validation_split=validation_split,
+        seed=seed,
+        smoke_sizes=SMOKE_SIZES if smoke else None,
+        check=check,
+        train_fraction=train_fraction,
+    )
 
 
 def image_generator(augmentation: Mapping[str, Any] | None = None) -> ImageDataGenerator:
@@ -304,15 +332,22 @@ def load_fer(
 
 
 def load_sample_images(
-    frame: pd.DataFrame, classes: Sequence[str], per_class: int = 6, seed: int = 0
+    frame: pd.DataFrame,
+    classes: Sequence[str],
+    per_class: int = 6,
+    seed: int = 0,
+    *,
+    mode: str = "L",
+    size: tuple[int, int] = FER_IMAGE_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``per_class`` random images of each class from ``frame`` as (uint8 images, int labels)."""
+    """Up to ``per_class`` random images of each class from ``frame`` as (uint8 images, int labels), in PIL
+    ``mode`` (``"L"`` grayscale, ``"RGB"``) at ``size``."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for index, name in enumerate(classes):
         files = frame.loc[frame["class"] == name, "filename"].to_numpy()
         for path in rng.choice(files, size=min(per_class, len(files)), replace=False):
             with Image.open(path) as image:
-                images.append(np.asarray(image.convert("L").resize(FER_IMAGE_SIZE), dtype=np.uint8))
+                images.append(np.asarray(image.convert(mode).resize(size), dtype=np.uint8))
             labels.append(index)
     return np.stack(images), np.asarray(labels)
