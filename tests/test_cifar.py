@@ -355,3 +355,100 @@ def test_unpickler_builds_arrays_only_from_plain_integer_data() -> None:
     short = good.replace(b"\x00" * 64, b"", 1)  # fewer bytes than the shape says
     with pytest.raises(DataError):
         read_batch(short, "short")
+
+
+# ---------------------------------------------------------------- recipe pieces: schedule, optimizer, compute, card
+
+
+def test_warmup_schedule_rises_then_decays_and_the_card_text_says_so() -> None:
+    from fer_keras.describe import describe_optimizer
+    from fer_keras.models import make_optimizer
+    from fer_keras.training import learning_rate_schedule
+
+    schedule = learning_rate_schedule(0.2, decay_steps=100, warmup_steps=20)
+    rates = [float(schedule(step)) for step in (0, 10, 20, 60, 100)]
+    assert rates[0] == pytest.approx(0.0) and rates[1] == pytest.approx(0.1) and rates[2] == pytest.approx(0.2)
+    assert rates[3] == pytest.approx(0.1, abs=1e-6) and rates[4] == pytest.approx(0.0, abs=1e-6)
+    model = build_cifar_resnet(10, width=0.25)
+    model.compile(optimizer=make_optimizer("sgd", schedule, 5e-3), loss="categorical_crossentropy")
+    text = describe_optimizer(model)["text"]
+    assert "0 rising linearly to 0.2 over 20 steps, then cosine decay over 80 steps to 0" in text
+    assert "weight decay 0.005" in text and "Nesterov" in text
+
+
+def test_warmup_longer_than_the_run_or_without_cosine_is_refused() -> None:
+    with pytest.raises(ValueError, match="warmup_epochs=4 leaves no decay in a run of epochs=3"):
+        get_settings("cifar10", "cpu", epochs=3)
+    with pytest.raises(ValueError, match="warmup_epochs=4 needs schedule='cosine'"):
+        get_settings("cifar10", "cpu", schedule="plateau")
+
+
+def test_compute_used_counts_cpu_core_hours() -> None:
+    import os
+
+    from fer_keras.runinfo import compute_used
+
+    used = compute_used(1800.0)
+    assert used == {"hours": 0.5, "devices": os.cpu_count(), "amount": 0.5 * os.cpu_count(), "unit": "CPU core-hours"}
+
+
+def test_cifar10_card_has_uses_comparison_and_compute(cifar_root: Path, tmp_path: Path) -> None:
+    """The smoke run through the command line writes a card with the CIFAR-10 card's extra sections."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fer_keras.model_card import MODEL_CARD_SECTIONS
+
+    env = {**os.environ, "FER_KERAS_DATA": str(cifar_root)}
+    command = [sys.executable, "-m", "fer_keras", "train", "cifar10", "--profile", "smoke", "--out", str(tmp_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = (tmp_path / "model_cards" / "cifar10.md").read_text()
+    assert [line[3:] for line in card.splitlines() if line.startswith("## ")] == list(MODEL_CARD_SECTIONS)
+    for heading in ("### Intended Uses", "### Out-of-Scope Uses", "### Compared with the Original Card"):
+        assert heading in card
+    assert "at least 90 % accuracy" in card and "1,000 training images" in card
+    result = json.loads((tmp_path / "metrics" / "cifar10.json").read_text())
+    compute = result["run"]["compute"]
+    assert f"- Compute: {compute['hours']:.2f} h on {compute['devices']} CPU cores" in card
+    assert result["model"]["params"]["total"] == build_cifar_resnet(10, width=0.25).count_params()
+    assert result["training"]["augmentation"]["where"] == "feed"
+    assert "fingerprint" in card and "over the arrays read" not in card
+
+
+def test_data_check_report_and_import_through_the_command_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    make_archive(tmp_path / "cifar-10-python.tar.gz")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    base = [sys.executable, "-m", "fer_keras", "data"]
+    done = subprocess.run(
+        [*base, "import-cifar10", str(tmp_path / "cifar-10-python.tar.gz"), "--out", str(tmp_path / "root"), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Imported 60 images (lossless PNG)" in done.stdout
+    again = subprocess.run(
+        [*base, "import-cifar10", str(tmp_path / "cifar-10-python.tar.gz"), "--out", str(tmp_path / "root")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    from fer_keras.data.check import check_cifar10, format_check
+
+    folder, counts, problems, notes = check_cifar10(tmp_path / "root", workers=1)
+    assert counts == {"train": dict.fromkeys(CIFAR10_CLASSES, 5), "test": dict.fromkeys(CIFAR10_CLASSES, 1)}
+    assert not problems
+    from fer_keras.data.check import DataCheck, Duplicates
+
+    report = DataCheck(tmp_path, tmp_path, {}, 0, [], Duplicates(), None, {}, [], [], folder, counts)
+    assert "CIFAR-10 (" in format_check(report) and "train 50 (published 50,000, 5-5 per class)" in format_check(report)
