@@ -116,7 +116,7 @@ Each row's command runs on the published model (its ONNX copy is picked up besid
 | `POST /predict`, 1 client, p50 | <= 25 ms | <= 15 ms | same run |
 | 8 clients | >= 80 req/s | >= 120 req/s | same run |
 | camera load, 16 clients, 10 % malformed | p50 <= 150 ms, zero 5xx, memory flat | p50 <= 80 ms | `python benchmarks/camera_load.py --model fer_keras/assets/fer7.keras` |
-| page, 1 camera client | >= 12 answers/s | >= 20 answers/s | `python -m pytest tests/test_browser.py -k camera -s` prints answers per second (served: the tests' Keras model; the page now asks up to 20/s) |
+| page, 1 camera client | >= 12 answers/s | >= 20 answers/s | `python benchmarks/camera_page.py` (also writes figures/camera_page_fer7.png) |
 | video 640x480 | >= 40 frames/s | >= 80 frames/s | `python benchmarks/video.py --model fer_keras/assets/fer7.keras` |
 | faces found, shared photos x 5 rotations | >= 90 % | >= 95 % | `python benchmarks/detect.py` (above: {target["yunet"]["found"]} of {target["faces"]}) |
 | extra boxes on the faceless photos | 0 | 0 | same run (above: {faceless["yunet"]["extra"]}) |
