@@ -135,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_data_parser(sub: argparse._SubParsersAction) -> None:
-    """``data import-csv`` and ``data check``."""
-    data = sub.add_parser("data", help="get the data ready: import the FER-2013 CSV, check a data root")
+    """``data import-csv``, ``data import-cifar10`` and ``data check``."""
+    data = sub.add_parser(
+        "data", help="get the data ready: import the FER-2013 CSV or the CIFAR-10 archive, check a data root"
+    )
     commands = data.add_subparsers(dest="data_command", required=True)
     import_csv = commands.add_parser(
         "import-csv",
@@ -150,16 +152,27 @@ def _add_data_parser(sub: argparse._SubParsersAction) -> None:
     import_csv.add_argument("csv", help="fer2013.csv or icml_face_data.csv")
     import_csv.add_argument("--out", help="data root to create fer2013/ in (default: $FER_KERAS_DATA or ./data)")
     import_csv.add_argument("--quiet", action="store_true", help="no progress bar")
+    import_cifar = commands.add_parser(
+        "import-cifar10",
+        help="convert cifar-10-python.tar.gz into cifar10/{train,test}/<class>/*.png (lossless)",
+        description="Convert the original CIFAR-10 archive (the Python version, cifar-10-python.tar.gz: five "
+        "training batches and test_batch) into the folder layout the cifar10 experiment reads: one lossless PNG "
+        "per image in cifar10/{train,test}/<class>/. A wrong or truncated archive stops the import and leaves "
+        "nothing behind; an existing cifar10/ is never overwritten.",
+    )
+    import_cifar.add_argument("archive", help="cifar-10-python.tar.gz")
+    import_cifar.add_argument("--out", help="data root to create cifar10/ in (default: $FER_KERAS_DATA or ./data)")
+    import_cifar.add_argument("--quiet", action="store_true", help="no progress bar")
     check = commands.add_parser(
         "check",
-        help="counts vs the published FER-2013 / Fashion-MNIST sizes, undecodable files, duplicates",
+        help="counts vs the published FER-2013 / Fashion-MNIST / CIFAR-10 sizes, undecodable files, duplicates",
         description="Check a data root; exit status 1 when something the experiments need is missing or broken.",
     )
     check.add_argument("root", nargs="?", help="data root holding fer2013/ (default: $FER_KERAS_DATA or ./data)")
 
 
 def _run_data(args: argparse.Namespace) -> int:
-    """Run ``data import-csv`` / ``data check``; returns the exit status."""
+    """Run ``data import-csv`` / ``data import-cifar10`` / ``data check``; returns the exit status."""
     from fer_keras.data.check import check_data, format_check, format_count_table
 
     if args.data_command == "import-csv":
@@ -173,6 +186,19 @@ def _run_data(args: argparse.Namespace) -> int:
         root = result.fer_dir.parent
         print_result(f"Next: python -m fer_keras data check {root}")
         print_result(f"The experiments read it with --data {root} or {DATA_ENV_VAR}={root} (`make run` finds ./data).")
+        return 0
+    if args.data_command == "import-cifar10":
+        from fer_keras.data.cifar_import import import_cifar10_archive
+        from fer_keras.data.paths import DATA_ENV_VAR
+
+        out = args.out or os.environ.get(DATA_ENV_VAR) or "data"
+        result = import_cifar10_archive(args.archive, out, progress=not args.quiet)
+        print_result(f"Imported {result.images:,} images (lossless PNG) into {result.cifar_dir}:")
+        for split, per_class in result.counts.items():
+            counts = ", ".join(f"{k} {v}" for k, v in per_class.items())
+            print_result(f"  {split}: {sum(per_class.values()):,} ({counts})")
+        root = result.cifar_dir.parent
+        print_result(f"Next: python -m fer_keras data check {root}; the experiment reads it with --data {root}.")
         return 0
     report = check_data(args.root)
     print_result(format_check(report))

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from fer_keras.io import atomic_write_bytes
+from fer_keras.predict.timeline import plot_emotion_timeline  # its home is the video report; kept here too
 
 __all__ = [
     "palette_png",
@@ -205,41 +206,6 @@ def plot_class_balance(counts: Mapping[str, Mapping[str, int]]) -> Figure:
     ax.set_ylabel("Images")
     ax.set_title("Images per class and split")
     ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    return fig
-
-
-def plot_emotion_timeline(
-    table: pd.DataFrame,
-    class_names: Sequence[str],
-    times: Sequence[float] | None = None,
-    *,
-    smooth: int = 5,
-    title: str | None = None,
-) -> Figure:
-    """Probability of each class for the largest face (``face == 0``) of a video over ``time_s``.
-
-    ``table`` is :func:`fer_keras.predict.video.analyze_video`'s. Curves are smoothed by a centred rolling
-    mean over ``smooth`` analysed frames; analysed ``times`` without a face are left as gaps.
-    """
-    names = list(class_names)
-    largest = table.loc[table["face"] == 0, ["time_s", *names]].set_index("time_s").sort_index()
-    if times is not None:
-        largest = largest.reindex(sorted(set(times) | set(largest.index)))
-    smoothed = largest.rolling(max(1, smooth), center=True, min_periods=1).mean().where(largest.notna())
-    fig, ax = plt.subplots(figsize=(10, 4))
-    missing = largest.isna().all(axis=1)
-    if missing.any():  # analysed frames without a face: a grey band
-        ax.fill_between(largest.index, 0, 1, where=missing.to_numpy(), step="mid", color="0.9", label="no face")
-    for name, colour in zip(names, sns.color_palette("tab10", len(names)), strict=True):
-        ax.plot(smoothed.index, smoothed[name], label=name, color=colour, linewidth=1.6)
-    if largest.dropna().empty:
-        ax.text(0.5, 0.5, "No face found", transform=ax.transAxes, ha="center", va="center", color="grey")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("Time (s)")
-    ax.set_ylabel("Probability (largest face)")
-    ax.set_title(title or "Emotions over time")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 

@@ -273,7 +273,7 @@ _CIFAR_RECIPE = {
     "optimizer": "sgd",
     "learning_rate": 0.2,
     "schedule": "cosine",
-    "warmup_epochs": 3,
+    "warmup_epochs": 4,
     "weight_decay": 5e-3,
     "label_smoothing": 0.2,
     "augmentation": CIFAR_AUGMENTATION,
@@ -337,8 +337,9 @@ PROFILES: dict[tuple[str, str], dict[str, Any]] = {
         "smoke": True,
         "analysis_samples": 200,
     },
-    ("cifar10", "cpu"): {**_CIFAR_RECIPE, "epochs": 18},
-    ("cifar10", "full"): {**_CIFAR_RECIPE, "epochs": 40, "width": 1.0},
+    # ~180 s an epoch of 45,000 images on 2 cores in bf16 (~250 images/s with the crops): 20 epochs in ~60 min
+    ("cifar10", "cpu"): {**_CIFAR_RECIPE, "epochs": 20},
+    ("cifar10", "full"): {**_CIFAR_RECIPE, "epochs": 40, "warmup_epochs": 8, "width": 1.0},
     ("fashion_cnn", "smoke"): {"epochs": 4, "batch_size": 128, "smoke": True, "patience": 3, "monitor": "val_accuracy"},
     ("fashion_cnn", "full"): {
         "epochs": 40,

@@ -98,3 +98,26 @@ print(json.dumps({{"emotion": faces[0].emotion, "modules": sorted(sys.modules)}}
     keras_alone = set(run_fresh("import json, sys, keras, cv2; print(json.dumps(sorted(sys.modules)))", tmp_path))
     assert "keras_tuner" not in loaded
     assert [name for name in TRAINING_SIDE if name in loaded and name not in keras_alone] == []
+
+
+INFERENCE_SIDE = ("errors", "constants", "presets", "saving", "layers", "io", "predict", "api")
+"""What fer_keras' inference code may import of fer_keras (package-shape.md): never training, reporting or data."""
+
+
+def test_inference_code_imports_only_the_inference_side() -> None:
+    import ast
+
+    package = REPO_ROOT / "fer_keras"
+    # saving/'s loading modules only: its conversions for publishing may read data, off the inference path
+    files = [*(package / "predict").rglob("*.py"), package / "saving" / "__init__.py", package / "saving" / "files.py"]
+    files += [package / f"{name}.py" for name in ("api", "presets", "layers", "errors")]
+    wrong = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "fer_keras" and len(parts) > 1 and parts[1] not in INFERENCE_SIDE:
+                    wrong.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    assert not wrong, wrong

@@ -190,3 +190,128 @@ def test_cifar_resnet_round_trips_through_keras_saving(tmp_path: Path) -> None:
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+# ---------------------------------------------------------------- data import-cifar10
+
+
+def _batch(rng: np.random.Generator, n: int, label_offset: int = 0) -> dict:
+    """A batch as the archive stores it (Python 2 pickles: keys and names as bytes)."""
+    return {
+        b"batch_label": b"training batch",
+        b"labels": [(i + label_offset) % 10 for i in range(n)],
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+    }
+
+
+def make_archive(path: Path, per_batch: int = 10, *, drop: str | None = None, truncate: bool = False) -> dict:
+    """Write a small ``cifar-10-python.tar.gz`` in the original format; returns its batches by name."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    batches = {f"data_batch_{i}": _batch(rng, per_batch, i) for i in range(1, 6)}
+    batches["test_batch"] = _batch(rng, per_batch)
+    batches["batches.meta"] = {b"label_names": [n.encode() for n in CIFAR10_CLASSES]}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in batches.items():
+            if name == drop:
+                continue
+            payload = pickle.dumps(content, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    if truncate:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return batches
+
+
+def test_import_cifar10_writes_lossless_pngs_in_the_loaders_layout(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from fer_keras.data.cifar_import import import_cifar10_archive
+
+    batches = make_archive(tmp_path / "cifar-10-python.tar.gz")
+    result = import_cifar10_archive(tmp_path / "cifar-10-python.tar.gz", tmp_path / "root")
+    assert result.images == 60 and result.counts["train"] == dict.fromkeys(CIFAR10_CLASSES, 5)
+    assert not list((tmp_path / "root").glob(".cifar10.import-*"))
+    # the first test image, channel planes -> RGB pixels, read back exactly
+    first = batches["test_batch"]
+    expected = first[b"data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    name = CIFAR10_CLASSES[first[b"labels"][0]]
+    with Image.open(tmp_path / "root" / "cifar10" / "test" / name / "00000.png") as image:
+        assert image.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(image), expected)
+    frames = cifar10_frames(data_dir=tmp_path / "root", validation_split=0.5)  # the loaders read it
+    assert len(frames["test"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "does not exist"),
+        ("not-tar", "not a readable tar.gz archive"),
+        ("truncated", "truncated"),
+        ("no-test-batch", "lacks test_batch"),
+        ("exists", "already exists"),
+    ],
+)
+def test_import_cifar10_bad_archives_leave_nothing(tmp_path: Path, kind: str, message: str) -> None:
+    from fer_keras.data.cifar_import import import_cifar10_archive
+
+    archive, root = tmp_path / "cifar-10-python.tar.gz", tmp_path / "root"
+    if kind == "not-tar":
+        archive.write_bytes(b"this is not an archive")
+    elif kind != "missing":
+        make_archive(archive, drop="test_batch" if kind == "no-test-batch" else None, truncate=kind == "truncated")
+    if kind == "exists":
+        (root / "cifar10").mkdir(parents=True)
+    with pytest.raises(DataError, match=message):
+        import_cifar10_archive(archive, root)
+    leftovers = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    assert leftovers == (["cifar10"] if kind == "exists" else [])
+
+
+def test_import_cifar10_refuses_pickles_that_run_code(tmp_path: Path) -> None:
+    import io
+    import pickle
+    import tarfile
+
+    from fer_keras.data.cifar_import import import_cifar10_archive
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            payload = pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(DataError, match=r"asks for (__builtin__|builtins)\.print"):
+        import_cifar10_archive(archive, tmp_path / "root")
+    assert not (tmp_path / "root").exists()
+
+
+def test_data_check_counts_cifar10(make_cifar_tree) -> None:
+    from fer_keras.data.check import check_cifar10
+
+    root = make_cifar_tree(classes=CIFAR10_CLASSES, per_class=2)
+    (root / "cifar10" / "test" / "cat" / "00000.jpg").write_bytes(b"not a jpeg")
+    folder, counts, problems, notes = check_cifar10(root, workers=1)
+    assert folder == root / "cifar10"
+    assert counts["train"] == dict.fromkeys(CIFAR10_CLASSES, 2)
+    assert counts["test"]["cat"] == 3
+    assert any("cannot be decoded" in p and "00000.jpg" in p for p in problems)
+    assert any("differs from the published 5,000 per class" in n for n in notes)
+
+
+def test_data_check_names_a_missing_cifar10_and_the_import(tmp_path: Path) -> None:
+    from fer_keras.data.check import check_cifar10
+
+    folder, _, problems, notes = check_cifar10(tmp_path)
+    assert folder is None and not problems and "import-cifar10" in notes[0]

@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from fer_keras.constants import FASHION_CLASSES, FER4_CLASSES, FER7_CLASSES
+from fer_keras.constants import CIFAR10_CLASSES, FASHION_CLASSES, FER4_CLASSES, FER7_CLASSES
 from fer_keras.data.fer import DEFAULT_AUGMENTATION
 from fer_keras.profiles import EXPERIMENTS, PROFILE_NAMES, PROFILES, Settings, get_settings
 
 
 def test_every_experiment_has_smoke_cpu_and_full() -> None:
     assert PROFILE_NAMES == ("smoke", "cpu", "full")
-    assert set(EXPERIMENTS) == {"fer4", "fer7", "fashion_mlp", "fashion_cnn"}
+    assert set(EXPERIMENTS) == {"fer4", "fer7", "fashion_mlp", "fashion_cnn", "cifar10"}
     assert set(PROFILES) == {(e, p) for e in EXPERIMENTS for p in PROFILE_NAMES}
     for name in EXPERIMENTS:
         smoke, cpu, full = (get_settings(name, p) for p in PROFILE_NAMES)
@@ -29,7 +29,8 @@ def test_experiment_definitions() -> None:
     assert EXPERIMENTS["fer4"].class_names == FER4_CLASSES
     assert EXPERIMENTS["fer7"].class_names == FER7_CLASSES
     assert EXPERIMENTS["fashion_mlp"].class_names == EXPERIMENTS["fashion_cnn"].class_names == FASHION_CLASSES
-    assert {e.model for e in EXPERIMENTS.values()} == {"fer_cnn", "fashion_mlp", "fashion_cnn"}
+    assert {e.model for e in EXPERIMENTS.values()} == {"fer_cnn", "fashion_mlp", "fashion_cnn", "cifar_resnet"}
+    assert EXPERIMENTS["cifar10"].class_names == CIFAR10_CLASSES
     assert EXPERIMENTS["fer4"].dataset_id == "fer2013" and EXPERIMENTS["fashion_cnn"].dataset_id == "fashion_mnist"
     for experiment in EXPERIMENTS.values():
         assert experiment.limitations and experiment.tradeoffs and experiment.title

@@ -1,6 +1,6 @@
-"""The published FER models (package data in fer_keras/assets/): the card's own snippet loads them, plain
-Keras loads them in a process that never imports fer_keras and answers as fer_keras does, and on this CPU they
-score within 0.1 point of the card's test accuracy on the test split provided.
+"""The published FER and CIFAR-10 models (package data in fer_keras/assets/): the card's own snippet loads
+them, plain Keras loads them in a process that never imports fer_keras and answers as fer_keras does, and on
+this CPU they score within 0.1 point of the card's test accuracy on the test split provided.
 
 The files come from the recorded runs (`make results PROFILE=cpu`); until they are committed these tests are
 skipped, saying which file is missing.
@@ -43,7 +43,7 @@ def committed_files(experiment: str) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("experiment", ["fer4", "fer7"])
+@pytest.mark.parametrize("experiment", ["fer4", "fer7", "cifar10"])
 def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path) -> None:
     files = committed_files(experiment)
     assert files["model"].stat().st_size <= MAX_MODEL_BYTES
@@ -60,7 +60,7 @@ def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path
     assert done.stdout.strip().splitlines()[-1].startswith(f"true: {metrics['class_names'][0]}; predicted: [")
 
 
-@pytest.mark.parametrize("experiment", ["fer4", "fer7"])
+@pytest.mark.parametrize("experiment", ["fer4", "fer7", "cifar10"])
 def test_committed_model_scores_as_its_card_on_this_cpu(experiment: str, data_root: Path) -> None:
     committed_files(experiment)
     check = check_published_model(REPO_ROOT, experiment, data_root)
@@ -108,3 +108,41 @@ def test_plain_keras_loads_fer7_and_agrees_with_fer_keras(data_root: Path) -> No
     predictor = Predictor.from_file("fer7")
     ours = [classes.index(predictor.predict(p, detect=False)[0]["emotion"]) for p in paths]
     assert ours == plain["top1"]
+
+
+def test_presets_and_assets_agree() -> None:
+    """Every file in fer_keras/assets/ belongs to a preset (its model, classes and exported copy) or is the YuNet
+    face detector with its license, and hashes as recorded; a preset whose model
+    is not published yet (made by `make results STEPS=compact:<name>`) has none of its files there."""
+    from fer_keras.presets import PRESETS, assets_dir, read_checksums
+
+    folder, sums = assets_dir(), read_checksums()
+    expected = {"README.md", "SHA256SUMS"}
+    for name, entry in PRESETS.items():
+        present = [(folder / entry[key]).is_file() for key in ("file", "classes")]
+        assert all(present) or not any(present), f"{name}: only one of {entry['file']}, {entry['classes']}"
+        if all(present):
+            keys = ("file", "classes", "exported") if "exported" in entry else ("file", "classes")
+            expected |= {entry[key] for key in keys}
+            for key in keys:
+                assert sums.get(entry[key]) == file_sha256(folder / entry[key]), f"{entry[key]}: republish it"
+    from fer_keras.predict.detectors.yunet import YUNET_FILE, YUNET_SHA256
+
+    expected |= {YUNET_FILE, "face_detection_yunet.LICENSE"}  # the face detector, with its MIT license
+    assert file_sha256(folder / YUNET_FILE) == YUNET_SHA256
+    assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == expected
+
+
+def test_evaluate_scores_the_committed_cifar10_model_as_its_card(data_root: Path) -> None:
+    """`fer-keras evaluate fer_keras/assets/cifar10.keras --data <cifar10/test>`, as a user runs it, gives the
+    card's accuracy."""
+    files = committed_files("cifar10")
+    metrics = json.loads(files["metrics"].read_text())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "fer_keras", "evaluate", str(files["model"]), "--data"]
+    command.append(str(data_root / "cifar10" / "test"))
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)  # JSON from the first byte
+    assert result["num_test"] == metrics["metrics"]["num_test"] == 10_000
+    assert abs(result["accuracy"] - metrics["metrics"]["accuracy"]) * 100 <= TOLERANCE_POINTS

@@ -265,12 +265,15 @@ def test_save_model_and_class_names_roundtrip(tmp_path: Path) -> None:
     "imports",
     [
         "from fer_keras.models import build_fer_cnn",  # what the old card's snippet imported (finding 2)
-        "import fer_keras",
-        "from fer_keras.training import load_model",
+        "from fer_keras.training import load_class_names",  # what the cards' snippets imported until issue 23
+        "from fer_keras.saving import load_class_names",  # what they import now
+        "import fer_keras.layers",
     ],
 )
 def test_keras_load_model_finds_random_affine_after_any_fer_keras_import(tmp_path: Path, imports: str) -> None:
-    """``import fer_keras`` (by any route) registers RandomAffine, so plain ``keras.saving.load_model`` works."""
+    """Importing the layers, saving, training or model code registers RandomAffine, so plain
+    ``keras.saving.load_model`` reads a training checkpoint; a bare ``import fer_keras`` has no such side effect
+    (it imports nothing until a name is used), and the published models hold no RandomAffine at all."""
     import subprocess
     import sys
 

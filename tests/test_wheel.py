@@ -82,3 +82,42 @@ def test_installed_predict_answers_outside_the_checkout(installed: Path, astrona
         assert not [line for line in done.stderr.splitlines() if any(s in line for s in STARTUP_LINES)], done.stderr
         answers.append(listed)
     assert answers[0] == answers[1]  # the console script and python -m fer_keras behave the same
+
+
+def test_installed_serve_answers_over_http_with_its_page(installed: Path, astronaut_png: Path, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    server = subprocess.Popen(  # a real server process of the installed package, from outside the checkout
+        [sys.executable, "-m", "fer_keras", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(installed)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # until the model is loaded and the server listens
+            try:
+                health = httpx.get(f"{url}/health", timeout=5).json()
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read()[-3000:]
+                assert time.monotonic() < deadline, "serve did not answer within 180 s"
+                time.sleep(0.5)
+        assert health["status"] == "ok" and health["model"] == "fer7.keras"
+        assert "<html" in httpx.get(f"{url}/", timeout=10).text.lower()  # the demo page travels in the wheel
+        files = {"file": ("astronaut.png", astronaut_png.read_bytes(), "image/png")}
+        answer = httpx.post(f"{url}/predict", files=files, timeout=60).json()
+        assert answer["emotion"] == "happy" and len(answer["faces"]) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

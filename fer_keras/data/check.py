@@ -1,4 +1,5 @@
-"""Check a data root: FER-2013 counts against the published ones, undecodable files, duplicates, Fashion-MNIST.
+"""Check a data root: FER-2013 counts against the published ones, undecodable files, duplicates, Fashion-MNIST,
+CIFAR-10.
 
 ``problems`` are what the experiments need and cannot find (a split or class folder, a
 readable image, an intact IDX file): the command line exits non-zero on them. ``notes`` are
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from fer_keras.constants import FASHION_IMAGE_SIZE, FER7_CLASSES
+from fer_keras.constants import CIFAR10_CLASSES, FASHION_IMAGE_SIZE, FER7_CLASSES
+from fer_keras.data.cifar_import import TEMP_PREFIX as CIFAR_TEMP_PREFIX
 from fer_keras.data.fashion import FASHION_FILES, read_idx
 from fer_keras.data.fer import IMAGE_SUFFIXES
 from fer_keras.data.fer_csv import TEMP_PREFIX, USAGE_SPLITS
@@ -52,6 +54,8 @@ PUBLISHED_FER_COUNTS: dict[str, dict[str, int]] = {
 """Images per class of FER-2013's Training (28,709), PublicTest (3,589) and PrivateTest (3,589) parts."""
 
 PUBLISHED_FASHION_SIZES: dict[str, int] = {"train": 60000, "test": 10000}
+PUBLISHED_CIFAR10_PER_CLASS: dict[str, int] = {"train": 5000, "test": 1000}
+"""CIFAR-10's images per class in each split (balanced: 50,000 and 10,000 in all)."""
 FER_SPLITS: tuple[str, ...] = ("train", "test", "privatetest")
 REQUIRED_FER_SPLITS: tuple[str, ...] = ("train", "test")
 SPLIT_USAGE: dict[str, str] = {split: usage for usage, split in USAGE_SPLITS.items()}
@@ -83,6 +87,8 @@ class DataCheck:
     fashion_sizes: dict[str, int]
     problems: list[str]
     notes: list[str]
+    cifar_dir: Path | None = None
+    cifar_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -258,6 +264,41 @@ def check_fashion(root: Path) -> tuple[Path | None, dict[str, int], list[str], l
     return folder, sizes, problems, notes
 
 
+def check_cifar10(root: Path, workers: int | None = None) -> tuple[Path | None, dict, list[str], list[str]]:
+    """(folder, images per split and class, problems, notes) of ``root/cifar10/{train,test}/<class>/``.
+
+    Every image is decoded once; counts other than CIFAR-10's (5,000 / 1,000 per class) are notes.
+    """
+    folder = root / "cifar10"
+    if not folder.is_dir():
+        note = (
+            f"No CIFAR-10 ({folder}): the cifar10 experiment needs {folder}/{{train,test}}/<class>/ images; "
+            "convert the original archive with `python -m fer_keras data import-cifar10 cifar-10-python.tar.gz`."
+        )
+        return None, {}, [], [note]
+    counts, problems, notes, paths = {}, [], [], []
+    for split, per_class in PUBLISHED_CIFAR10_PER_CLASS.items():
+        if not (folder / split).is_dir():
+            problems.append(f"{folder / split} is missing: CIFAR-10 needs train/ and test/ class folders.")
+            continue
+        listing = list_split(folder / split)
+        missing = [name for name in CIFAR10_CLASSES if not listing.get(name)]
+        if missing:
+            problems.append(f"{folder / split} has no images of {', '.join(missing)}: add those class folders.")
+        counts[split] = {name: len(listing.get(name, [])) for name in CIFAR10_CLASSES}
+        paths += [str(p) for name in CIFAR10_CLASSES for p in listing.get(name, [])]
+        differs = {name: n for name, n in counts[split].items() if n != per_class}
+        if differs and not missing:
+            notes.append(f"CIFAR-10 {split} differs from the published {per_class:,} per class: {differs}.")
+    undecodable = [error for _, error in fingerprint_images(paths, workers) if error]
+    if undecodable:
+        shown = "\n    ".join(undecodable[:20])
+        problems.append(
+            f"{len(undecodable)} CIFAR-10 image(s) cannot be decoded:\n    {shown}\n  Remove or replace them."
+        )
+    return folder, counts, problems, notes
+
+
 def check_data(data_dir: str | os.PathLike | None = None, *, workers: int | None = None) -> DataCheck:
     """Check the data root (argument, ``$FER_KERAS_DATA`` or ``./data``): folders, counts, decoding, duplicates."""
     root = resolve_data_root(data_dir)
@@ -279,7 +320,10 @@ def check_data(data_dir: str | os.PathLike | None = None, *, workers: int | None
             hashes[split].append((digest, cls))
     for leftover in sorted(root.glob(f"{TEMP_PREFIX}*")):
         notes.append(f"{leftover} was left by an interrupted `data import-csv`; delete it.")
+    for leftover in sorted(root.glob(f"{CIFAR_TEMP_PREFIX}*")):
+        notes.append(f"{leftover} was left by an interrupted `data import-cifar10`; delete it.")
     fashion_dir, fashion_sizes, fashion_problems, fashion_notes = check_fashion(root)
+    cifar_dir, cifar_counts, cifar_problems, cifar_notes = check_cifar10(root, workers)
     return DataCheck(
         root=root,
         fer_dir=fer_dir,
@@ -289,8 +333,10 @@ def check_data(data_dir: str | os.PathLike | None = None, *, workers: int | None
         duplicates=find_duplicates(hashes),
         fashion_dir=fashion_dir,
         fashion_sizes=fashion_sizes,
-        problems=problems + fashion_problems,
-        notes=notes + fashion_notes,
+        problems=problems + fashion_problems + cifar_problems,
+        notes=notes + fashion_notes + cifar_notes,
+        cifar_dir=cifar_dir,
+        cifar_counts=cifar_counts,
     )
 
 
@@ -310,6 +356,13 @@ def format_check(check: DataCheck) -> str:
     if check.fashion_dir is not None:
         sizes = ", ".join(f"{s} {n} (published {PUBLISHED_FASHION_SIZES[s]})" for s, n in check.fashion_sizes.items())
         lines.append(f"Fashion-MNIST ({check.fashion_dir}): {sizes or 'unreadable'}")
+    if check.cifar_dir is not None:
+        sizes = ", ".join(
+            f"{split} {sum(per_class.values()):,} (published {PUBLISHED_CIFAR10_PER_CLASS[split] * 10:,}, "
+            f"{min(per_class.values()):,}-{max(per_class.values()):,} per class)"
+            for split, per_class in check.cifar_counts.items()
+        )
+        lines.append(f"CIFAR-10 ({check.cifar_dir}): {sizes or 'no split folders'}")
     if check.problems:
         lines.append("Problems (the experiments need these fixed):")
         lines += [f"  - {p}" for p in check.problems]

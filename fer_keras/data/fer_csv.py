@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from fer_keras.constants import FER_IMAGE_SIZE
+from fer_keras.data.importing import check_target_free, import_into_folder
 from fer_keras.data.paths import DataError
 
 CSV_EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -215,12 +214,6 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit=" rows", desc="import", disable=not enabled, mininterval=0.5, leave=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_images(csv_path: Path, folder: Path, total: int, progress: bool) -> dict[str, dict[str, int]]:
     """Write every row of ``csv_path`` as ``folder/<split>/<emotion>/<Usage>_<line>.png``; counts per split/class."""
     counts: dict[str, dict[str, int]] = {}
@@ -250,34 +243,7 @@ def import_fer_csv(
     csv_path, root = Path(csv_path), Path(data_root).expanduser()
     target = root / "fer2013"
     _require_file(csv_path)
-    if target.exists() or target.is_symlink():
-        raise DataError(
-            f"{target} already exists; the import does not overwrite data. Move or delete it, "
-            "or pass --out with another data root."
-        )
-    if root.exists() and not root.is_dir():
-        raise DataError(f"Data root {root} is a file, not a folder. Pass --out with a folder.")
+    check_target_free(target)  # before the rows are counted
     total = count_csv_rows(csv_path)
-    created_root = not root.exists()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(dir=root, prefix=TEMP_PREFIX))
-    except OSError as exc:
-        raise DataError(f"Cannot write into {root}: {exc}. Pass --out with a writable folder.") from exc
-    try:
-        counts = _write_images(csv_path, temp, total, progress)
-        if target.exists() or target.is_symlink():
-            raise DataError(f"{target} appeared while importing; the import does not overwrite it. Move it away.")
-        os.chmod(temp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder ordinary permissions
-        os.rename(temp, target)
-    except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
-        if created_root and not any(root.iterdir()):
-            root.rmdir()
-        if isinstance(exc, OSError):
-            raise DataError(
-                f"Writing {target} failed: {exc}. Nothing was kept; free disk space or pass --out with a "
-                "writable folder, then run the import again."
-            ) from exc
-        raise
+    counts = import_into_folder(target, TEMP_PREFIX, lambda temp: _write_images(csv_path, temp, total, progress))
     return ImportResult(target.resolve(), counts)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from fer_keras import layers as _custom_layers  # noqa: F401 - registers RandomAffine, the in-model augmentation
+
 # Four blocks: two convolutions in each of the first three, one in the last (7 in all).
 CONV_BLOCKS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 2), (512, 1))
 

@@ -150,7 +150,7 @@ def _write_report(
     progress: bool | None,
 ) -> dict[str, Any]:
     """:func:`video_report`'s work once ``reader`` is open: stage every output, then rename them into place."""
-    from fer_keras.plots import plot_emotion_timeline, save_figure
+    from fer_keras.predict.timeline import plot_emotion_timeline, save_png
 
     info = reader.info
     final = output_paths(video, out_dir)
@@ -181,7 +181,7 @@ def _write_report(
         table.to_csv(staged["csv"], index=False)
         smooth = max(1, round(SMOOTH_S * fps / every))
         figure = plot_emotion_timeline(table, predictor.class_names, times, smooth=smooth, title=Path(video).name)
-        save_figure(figure, staged["timeline"])
+        save_png(figure, staged["timeline"])
         summary = summarise(table, predictor.class_names)
         summary["outputs"] = {key: str(path) for key, path in final.items()}
         atomic_write_json(staged["summary"], summary)
