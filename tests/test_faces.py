@@ -354,3 +354,18 @@ def test_opencv_decoding_keeps_every_input_and_refuses_bombs(
     for data in (astronaut_png.read_bytes(), jpeg.getvalue()):
         with pytest.raises(BadImageError, match="decompression bomb"):
             read_image(data, name="bomb.png")
+
+
+def test_a_litert_export_agrees_with_keras(exported: dict, tmp_path: Path) -> None:
+    from fer_keras.data.decode import decode_images
+    from fer_keras.saving.convert import export_file
+
+    keras_runtime = load_runtime(exported["model"], "keras")
+    path = tmp_path / "fer7.tflite"
+    export_file(keras_runtime.model, path, "litert")
+    files = sorted(str(p) for p in exported["data"].glob("*/*.jpg"))[:20]
+    batch = decode_images(files, (48, 48))[..., None].astype(np.float32) / 255.0
+    litert = load_runtime(path)
+    assert litert.name == "litert" and litert.input_shape == (None, 48, 48, 1)
+    np.testing.assert_allclose(litert(batch), keras_runtime(batch), atol=1e-4)
+    np.testing.assert_allclose(litert(batch[:3]), keras_runtime(batch[:3]), atol=1e-4)  # another batch size
