@@ -377,9 +377,9 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export",
         help="export a .keras model for inference (ONNX Runtime or LiteRT), after a parity check on labelled images",
-        description="Write <model>.onnx (or .tflite) with its .classes.json beside it, through Keras' model.export, "
-        "only when on the images of --data the exported file's top-1 answer agrees with the Keras model's on "
-        ">= 99.9 %% of them and its accuracy is within 0.1 point.",
+        description="Write <model>.onnx (or .tflite) with its .classes.json beside it, through Keras' model.export,\n"
+        "only when, on the labelled images of --data, the exported file's top-1 answer agrees with the Keras\n"
+        "model's on >= 99.9 % of them and its accuracy is within 0.1 point.",
     )
     export.add_argument("model", help="a .keras file saved by `train`")
     export.add_argument("--format", choices=["onnx", "litert"], default="onnx", help="default onnx")

@@ -27,6 +27,7 @@ PRESETS: dict[str, dict[str, str]] = {
     "fer7": {
         "file": "fer7.keras",
         "classes": "fer7.classes.json",
+        "exported": "fer7.onnx",  # `fer-keras export`: what predict and serve run (ONNX Runtime, no TensorFlow)
         "card": "model_cards/fer7.md",
         "description": "All seven FER-2013 emotions from a 48x48 grayscale face; 7-conv/2-dense CNN, cpu profile.",
     },
@@ -43,7 +44,8 @@ PRESETS: dict[str, dict[str, str]] = {
         "description": "The ten CIFAR-10 object classes from a 32x32 RGB image; ResNet-9, cpu profile.",
     },
 }
-"""Name -> ``file`` and ``classes`` (in ``fer_keras/assets/``), ``card`` (in the repository), ``description``."""
+"""Name -> ``file`` and ``classes`` (in ``fer_keras/assets/``), ``card`` (in the repository), ``description``;
+optionally ``exported``, the model's copy for ONNX Runtime beside it (found by :mod:`fer_keras.predict.runtimes`)."""
 
 DEFAULT_PRESET = "fer7"
 """The model :func:`fer_keras.detect_emotions`, ``predict`` and ``serve`` use when none is named."""

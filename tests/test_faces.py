@@ -331,3 +331,41 @@ print(json.dumps({{"emotion": faces[0].emotion, "landmarks": len(faces[0].landma
         server.terminate()  # uvicorn stops on SIGTERM; the command returns and the record is written
         server.wait(timeout=30)
     assert json.loads(record.read_text()) == [], log.read_text()[-3000:]
+
+
+def test_opencv_decoding_keeps_every_input_and_refuses_bombs(
+    astronaut: np.ndarray, astronaut_png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from fer_keras.errors import BadImageError
+    from fer_keras.predict.images import read_image
+
+    jpeg = io.BytesIO()
+    Image.fromarray(astronaut).save(jpeg, format="JPEG", quality=95)
+    by_pil = np.asarray(Image.open(io.BytesIO(jpeg.getvalue())).convert("RGB"))
+    by_opencv = np.asarray(read_image(jpeg.getvalue()))  # a complete upright JPEG: decoded by OpenCV
+    assert by_opencv.shape == by_pil.shape and np.abs(by_opencv.astype(int) - by_pil).mean() < 1.5
+    assert np.array_equal(np.asarray(read_image(astronaut_png)), astronaut)  # PNG is lossless either way
+    gray = io.BytesIO()
+    Image.fromarray(astronaut).convert("L").save(gray, format="PNG")
+    assert read_image(gray.getvalue()).mode == "L"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # her 262,144 pixels are then a decompression bomb
+    for data in (astronaut_png.read_bytes(), jpeg.getvalue()):
+        with pytest.raises(BadImageError, match="decompression bomb"):
+            read_image(data, name="bomb.png")
+
+
+def test_a_litert_export_agrees_with_keras(exported: dict, tmp_path: Path) -> None:
+    from fer_keras.data.decode import decode_images
+    from fer_keras.saving.convert import export_file
+
+    keras_runtime = load_runtime(exported["model"], "keras")
+    path = tmp_path / "fer7.tflite"
+    export_file(keras_runtime.model, path, "litert")
+    files = sorted(str(p) for p in exported["data"].glob("*/*.jpg"))[:20]
+    batch = decode_images(files, (48, 48))[..., None].astype(np.float32) / 255.0
+    litert = load_runtime(path)
+    assert litert.name == "litert" and litert.input_shape == (None, 48, 48, 1)
+    np.testing.assert_allclose(litert(batch), keras_runtime(batch), atol=1e-4)
+    np.testing.assert_allclose(litert(batch[:3]), keras_runtime(batch[:3]), atol=1e-4)  # another batch size

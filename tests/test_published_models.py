@@ -128,7 +128,8 @@ def test_plain_keras_loads_fer7_and_agrees_with_fer_keras(data_root: Path) -> No
 
 
 def test_presets_and_assets_agree() -> None:
-    """Every file in fer_keras/assets/ belongs to a preset and hashes as SHA256SUMS says; a preset whose model
+    """Every file in fer_keras/assets/ belongs to a preset (its model, classes and exported copy) or is the YuNet
+    face detector with its license, and hashes as recorded; a preset whose model
     is not published yet (made by `make results STEPS=compact:<name>`) has none of its files there."""
     from fer_keras.presets import PRESETS, assets_dir, read_checksums
 
@@ -138,7 +139,12 @@ def test_presets_and_assets_agree() -> None:
         present = [(folder / entry[key]).is_file() for key in ("file", "classes")]
         assert all(present) or not any(present), f"{name}: only one of {entry['file']}, {entry['classes']}"
         if all(present):
-            expected |= {entry["file"], entry["classes"]}
-            for key in ("file", "classes"):
+            keys = ("file", "classes", "exported") if "exported" in entry else ("file", "classes")
+            expected |= {entry[key] for key in keys}
+            for key in keys:
                 assert sums.get(entry[key]) == file_sha256(folder / entry[key]), f"{entry[key]}: republish it"
+    from fer_keras.predict.detectors.yunet import YUNET_FILE, YUNET_SHA256
+
+    expected |= {YUNET_FILE, "face_detection_yunet.LICENSE"}  # the face detector, with its MIT license
+    assert file_sha256(folder / YUNET_FILE) == YUNET_SHA256
     assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == expected

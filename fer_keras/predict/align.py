@@ -31,8 +31,8 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     Least squares over the point pairs (Umeyama 1991, reflections excluded).
 
     >>> points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    >>> np.round(similarity_transform(points, 2 * points + 3), 6).tolist()
-    [[2.0, -0.0, 3.0], [0.0, 2.0, 3.0]]
+    >>> (np.round(similarity_transform(points, 2 * points + 3), 6) + 0.0).tolist()  # + 0.0: no signed zeros
+    [[2.0, 0.0, 3.0], [0.0, 2.0, 3.0]]
     """
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
     mean_s, mean_t = source.mean(0), target.mean(0)

@@ -46,8 +46,8 @@ class YuNetDetector:
         nms_threshold: boxes overlapping a better one by more than this IoU are dropped.
         min_size: smallest face kept, in pixels of the given image (box width and height).
         max_side: images are searched shrunk so that their longer side is at most this: 320, the OpenCV
-            Zoo demo's input size, finds faces down to about a 25th of the longer side (10 pixels at 320)
-            in a third of the time of 640 (benchmarks/README.md); raise it for small faces in large photos.
+            Zoo demo's input size, is faster than 640 but misses faces much smaller than a tenth of the
+            longer side (benchmarks/README.md); raise it for small faces in large photos.
         retry_side: when nothing is found in an image larger than ``max_side``, it is searched once more at
             this size (None: no second search); costs time only on photos without a face.
         model: an ONNX YuNet file (default: the packaged one).

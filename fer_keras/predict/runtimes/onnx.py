@@ -17,7 +17,7 @@ class OnnxRuntime:
     """An ``onnxruntime.InferenceSession`` on the CPU; calls are thread-safe and run concurrently.
 
     Example:
-        >>> runtime = OnnxRuntime.from_file("models/fer7.onnx")  # doctest: +SKIP
+        >>> runtime = OnnxRuntime.from_file("fer_keras/assets/fer7.onnx")  # doctest: +SKIP
         >>> runtime(np.zeros((1, 48, 48, 1), np.float32)).shape  # doctest: +SKIP
         (1, 7)
     """
