@@ -157,6 +157,8 @@ python benchmarks/runtimes.py   # writes results/runtimes-cpu-2-cores.json
 
 ### Targets of issue 24, to measure on the idle CPU
 
+All of them in one go: `bash benchmarks/faces_targets.sh` (refuses to start while a recorded run uses the CPU).
+
 Each row's command runs on the published model (its ONNX copy is picked up beside it); "-": not measured yet on it.
 
 | what | must | aim | measured (on the published model) | command |
