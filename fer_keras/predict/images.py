@@ -60,7 +60,10 @@ def _fast_decode(data: bytes, label: str) -> Image.Image | None:
         with Image.open(io.BytesIO(data)) as header:  # the header only: size, mode and the bomb check
             if header.format not in ("JPEG", "PNG") or header.mode not in _FAST_MODES:
                 return None
-            if header.getexif().get(0x0112, 1) != 1 or "transparency" in header.info:
+            # JPEG keeps EXIF in its header; a PNG's eXIf chunk read before the pixels is in ``info``
+            # (PIL's getexif() on a PNG decodes the whole image to look further: not worth it here).
+            exif = header.getexif() if header.format == "JPEG" or "exif" in header.info else {}
+            if exif.get(0x0112, 1) != 1 or "transparency" in header.info:
                 return None
             mode = header.mode
     except _DECODE_ERRORS as err:
