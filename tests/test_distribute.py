@@ -30,6 +30,11 @@ every input pixel moves the single-device loss of the same CNN by 1.5e-3)."""
 STEP_RTOL = 1e-5
 """Small CNN, plain SGD, one epoch of 3 batches: 1 device vs 2 vs 2 processes agree to float32 rounding (measured
 2e-7 relative on the loss; the 2-device and 2-process runs are bit-identical)."""
+WEIGHTS_RTOL = 1e-3
+"""The same runs' weights (sum of |w| per array) after the epoch. Measured 2e-7 on the machine of 2026-11-26; on
+2026-12-04's machine 8.3e-5 on 4 of the 28 arrays (BatchNorm offsets, whose sums are small) at every commit back
+to the one that last passed, with the same packages (XLA's CPU reductions add in another order on this processor);
+the loss of the same runs still agrees within STEP_RTOL."""
 CHECK_SCRIPT = str(REPO_ROOT / "tests" / "data_parallel_check.py")
 
 
@@ -150,7 +155,7 @@ def test_two_devices_and_two_processes_train_like_one_device(
     for run in runs:
         assert run["num_test"] == single["num_test"] == 13  # the 8 + 5 test batches: every image predicted
         assert run["loss"] == pytest.approx(single["loss"], rel=STEP_RTOL)
-        assert run["weights"] == pytest.approx(single["weights"], rel=STEP_RTOL)
+        assert run["weights"] == pytest.approx(single["weights"], rel=WEIGHTS_RTOL)
 
 
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> None:
