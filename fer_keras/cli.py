@@ -294,8 +294,8 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="[MODEL] IMAGE_OR_VIDEO",
         help="a .keras file saved by `train` or a .onnx/.tflite file written by `export` (its .classes.json beside "
-        "it; default: the published fer7 model shipped in the package), then photo files (PNG, JPEG, ...) or one "
-        "video file",
+        "it), or a published model's name (fer7, fer4, cifar10 with --no-detect; default: fer7, shipped in the "
+        "package), then photo files (PNG, JPEG, ...) or one video file",
     )
     predict.add_argument("--no-detect", action="store_true", help="classify each whole image (frame) as one face")
     predict.add_argument("--annotate", metavar="DIR", help="also write each image with boxes and labels to DIR")
@@ -414,12 +414,17 @@ def _positive_int(text: str) -> int:
 
 
 def split_model_and_images(paths: Sequence[str]) -> tuple[str, list[str]]:
-    """``predict``'s paths as (model, images): a first path ending in ``.keras`` is the model, else
+    """``predict``'s paths as (model, images): a first path ending in ``.keras`` (``.onnx``, ``.tflite``) or
+    naming a published model (``fer7``, ``fer4``, ``cifar10``; not an existing file) is the model, else
     :func:`fer_keras.predict.published_model`."""
+    from pathlib import Path
+
     from fer_keras.errors import DataError
     from fer_keras.predict import published_model
+    from fer_keras.presets import PRESETS
 
-    is_model = paths[0].lower().endswith((".keras", ".onnx", ".tflite"))
+    first = paths[0]
+    is_model = first.lower().endswith((".keras", ".onnx", ".tflite")) or (first in PRESETS and not Path(first).exists())
     model, images = (paths[0], list(paths[1:])) if is_model else (None, list(paths))
     if not images:
         raise DataError(f"No image or video given after the model {paths[0]}: name the files to analyse.")

@@ -148,3 +148,20 @@ def test_presets_and_assets_agree() -> None:
     expected |= {YUNET_FILE, "face_detection_yunet.LICENSE"}  # the face detector, with its MIT license
     assert file_sha256(folder / YUNET_FILE) == YUNET_SHA256
     assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == expected
+
+
+def test_predict_names_the_published_cifar10_model(tmp_path: Path) -> None:
+    """`fer-keras predict cifar10 photo --no-detect`: a published model by name classifies a whole photo."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    committed_files("cifar10")
+    photo = tmp_path / "chelsea.png"
+    Image.fromarray(skdata.chelsea()).save(photo)
+    command = [sys.executable, "-m", "fer_keras", "predict", "cifar10", str(photo), "--no-detect"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (answer,) = json.loads(done.stdout)
+    assert answer["faces"][0]["emotion"] == "cat"  # scikit-image's chelsea is a cat
+    classes = json.loads(get_preset("cifar10").classes_path.read_text())["class_names"]
+    assert list(answer["faces"][0]["probabilities"]) == classes
