@@ -264,6 +264,13 @@ def check_fashion(root: Path) -> tuple[Path | None, dict[str, int], list[str], l
     return folder, sizes, problems, notes
 
 
+def undecodable_problem(errors: Sequence[str], what: str) -> str:
+    """The problem line for undecodable files: the count, the first 20 ``path: error`` lines, the fix."""
+    shown = "\n    ".join(errors[:20])
+    more = f"\n    ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return f"{len(errors)} {what} cannot be decoded:\n    {shown}{more}\n  Remove or replace them."
+
+
 def check_cifar10(root: Path, workers: int | None = None) -> tuple[Path | None, dict, list[str], list[str]]:
     """(folder, images per split and class, problems, notes) of ``root/cifar10/{train,test}/<class>/``.
 
@@ -292,10 +299,7 @@ def check_cifar10(root: Path, workers: int | None = None) -> tuple[Path | None, 
             notes.append(f"CIFAR-10 {split} differs from the published {per_class:,} per class: {differs}.")
     undecodable = [error for _, error in fingerprint_images(paths, workers) if error]
     if undecodable:
-        shown = "\n    ".join(undecodable[:20])
-        problems.append(
-            f"{len(undecodable)} CIFAR-10 image(s) cannot be decoded:\n    {shown}\n  Remove or replace them."
-        )
+        problems.append(undecodable_problem(undecodable, "CIFAR-10 image(s)"))
     return folder, counts, problems, notes
 
 
@@ -309,11 +313,7 @@ def check_data(data_dir: str | os.PathLike | None = None, *, workers: int | None
     results = fingerprint_images([path for _, _, path in files], workers)
     undecodable = [error for _, error in results if error]
     if undecodable:
-        shown = "\n    ".join(undecodable[:20])
-        more = f"\n    ... and {len(undecodable) - 20} more" if len(undecodable) > 20 else ""
-        problems.append(
-            f"{len(undecodable)} image file(s) cannot be decoded:\n    {shown}{more}\n  Remove or replace them."
-        )
+        problems.append(undecodable_problem(undecodable, "image file(s)"))
     hashes: dict[str, list[tuple[bytes, str]]] = {split: [] for split in listing}
     for (split, cls, _), (digest, _) in zip(files, results, strict=True):
         if digest is not None:

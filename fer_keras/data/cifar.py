@@ -17,8 +17,8 @@ import pandas as pd
 
 from fer_keras.constants import CIFAR10_CLASSES, CIFAR10_IMAGE_SIZE
 from fer_keras.data.augment import idg_crop_equivalent
-from fer_keras.data.fer import PIPELINES, FerData, class_folder_frames, flow_frame, load_sample_images
-from fer_keras.data.paths import DataError, cifar10_split_dir, resolve_data_root
+from fer_keras.data.fer import FerData, checked_request, class_folder_frames, flow_frame, load_sample_images
+from fer_keras.data.paths import cifar10_split_dir, resolve_data_root
 
 CIFAR_AUGMENTATION: dict[str, Any] = {"crop_padding": 4, "horizontal_flip": True}
 """The standard CIFAR-10 augmentation: random 32x32 crops of the image padded by 4 pixels, and mirroring."""
@@ -88,12 +88,7 @@ def load_cifar10(
 
     Raises :class:`DataError` (naming the folder, class or file and the fix) before any training.
     """
-    if pipeline not in PIPELINES:
-        raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
-    classes = tuple(classes)
-    if len(set(classes)) != len(classes):
-        raise DataError(f"Classes {classes} name a class twice; list each class once.")
-    augment = dict(CIFAR_AUGMENTATION) if augmentation is True else (dict(augmentation) if augmentation else None)
+    classes, augment = checked_request(pipeline, classes, augmentation, CIFAR_AUGMENTATION)
     frames = cifar10_frames(
         classes,
         data_dir,

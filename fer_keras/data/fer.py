@@ -261,6 +261,24 @@ def flow_frame(
     return iterator
 
 
+def checked_request(
+    pipeline: str,
+    classes: Sequence[str],
+    augmentation: Mapping[str, Any] | bool | None,
+    default_augmentation: Mapping[str, Any],
+) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    """A loader's ``pipeline`` and ``classes`` checked, and its augmentation resolved: ``True`` gives
+    ``default_augmentation``, a mapping itself, ``False``/``None`` none. Returns ``(classes, augmentation)``."""
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
+    classes = tuple(classes)
+    if len(set(classes)) != len(classes):
+        raise DataError(f"Classes {classes} name a class twice; list each class once.")
+    if augmentation is True:
+        return classes, dict(default_augmentation)
+    return classes, dict(augmentation) if augmentation else None
+
+
 def load_fer(
     classes: Sequence[str] = FER4_CLASSES,
     data_dir: str | os.PathLike | None = None,
@@ -286,12 +304,7 @@ def load_fer(
     ``augment_on="model"`` leaves that warp to a ``RandomAffine`` layer in the model
     (on the accelerator). ``"imagegenerator"`` is the plain feed. ``train_fraction`` as in :func:`fer_frames`.
     """
-    if pipeline not in PIPELINES:
-        raise ValueError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
-    classes = tuple(classes)
-    if len(set(classes)) != len(classes):
-        raise DataError(f"Classes {classes} name a class twice; list each class once.")
-    augment = dict(DEFAULT_AUGMENTATION) if augmentation is True else (dict(augmentation) if augmentation else None)
+    classes, augment = checked_request(pipeline, classes, augmentation, DEFAULT_AUGMENTATION)
     # The fast path decodes every file anyway and reports a bad one by path, so it skips the separate check.
     frames = fer_frames(
         classes,
