@@ -98,6 +98,55 @@ rp, rf, fr = align["rotation_photos"], align["rotation_fer_test_faces"], align["
 pct = lambda x: f"{100 * x:.1f} %"
 m = detect["machine"]
 
+amd = json.loads((R / "serve-amd-epyc-2-cores-tensorflow.json").read_text())
+amd_threads = json.loads((R / "opencv-threads-amd-epyc-2-cores.json").read_text())
+cpu_cell = lambda r: "" if r["cpu_ms"] != r["cpu_ms"] else f"{r['cpu_ms']:.1f}"  # NaN: not measured
+rate_cell = lambda r: f"{r['requests_per_s']:.1f}" if "requests_per_s" in r else ""
+amd_rows = "\n".join(
+    f"| {r['what'].strip()} | {r['p50_ms']:.1f} | {cpu_cell(r)} | {rate_cell(r)} |" for r in amd["rows"]
+)
+amd_ref = amd["reference"]
+amd_inproc = row(amd, "predict_faces")
+amd_process = row(amd, "fer-keras predict astronaut.png, whole process")
+callers = amd_threads["callers"]
+threads_rows = "\n".join(
+    f"| {r['opencv_threads']} | {r['detect_ms']:.1f} ({r['detect_cpu_ms']:.1f}) | {r['photos_per_s_1_caller']:.1f} "
+    f"({r['cpu_ms_per_photo_1_caller']:.1f}) | {r[f'photos_per_s_{callers}_callers']:.1f} ({r[f'cpu_ms_per_photo_{callers}_callers']:.1f}) |"
+    for r in amd_threads["rows"]
+)
+amd_section = f"""
+### The same path on another 2-core machine, with `fer` measured beside it
+
+A later session ran on {amd["run"]["cpu"]} with 2 cores and no AVX-512 (so no native bf16 either), not the Intel
+Xeon of the table above: its numbers are not comparable with the table's, only with each other.
+`python benchmarks/serve.py --model fer_keras/assets/fer7.keras --fer-path DIR` ({amd["run"]["date"]}, load
+{amd["run"]["load_average_start"][0]} at the start; `results/serve-amd-epyc-2-cores-tensorflow.json`) measured the `fer`
+package {amd_ref["version"]} in the same run (installed with `pip install --no-deps --target DIR fer=={amd_ref["version"]} "setuptools<81"`
+and run with this environment's TensorFlow and OpenCV; `FER(mtcnn=False)`, its default Haar path, on the PNG's path).
+The throughput rows' clients are light `http.client` connections posting a form encoded once (as wrk or hey
+do) and, for comparison, `httpx` clients; both share the two cores with the server.
+
+| what | p50 ms | CPU ms per call (server's for HTTP) | requests/s |
+|---|---:|---:|---:|
+{amd_rows}
+| `fer` {amd_ref["version"]} `detect_emotions`, same photo, same run | {amd_ref["p50_ms"]:.1f} | {amd_ref["cpu_ms"]:.1f} | |
+| `fer` one-photo script, whole process, median of {amd_ref["starts"]} | {amd_ref["process_median_ms"]:.0f} | | |
+
+On this machine a photo costs fer_keras {amd_inproc["p50_ms"]:.1f} ms against `fer`'s {amd_ref["p50_ms"]:.1f} ({amd_ref["p50_ms"] / amd_inproc["p50_ms"]:.1f}x), and a
+whole one-photo process {amd_process["p50_ms"] / 1000:.2f} s against {amd_ref["process_median_ms"] / 1000:.1f} s. It misses the in-process, one-client and
+8-client targets: decoding the PNG, YuNet and the model call each take 8-12 ms of CPU here, so two cores
+cannot serve 80 photos a second whatever the server does (its own share is the few milliseconds between
+the in-process and the HTTP rows).
+
+OpenCV's thread count was measured too (`python benchmarks/opencv_threads.py`, alternating, same run;
+`results/opencv-threads-amd-epyc-2-cores.json`): YuNet on one thread uses less CPU but takes longer, and the
+whole photo path with {callers} callers at once gets no more photos through. OpenCV keeps its default.
+
+| OpenCV threads | YuNet ms (CPU ms) | photo path, 1 caller: photos/s (CPU ms per photo) | {callers} callers: photos/s (CPU ms per photo) |
+|---:|---:|---:|---:|
+{threads_rows}
+"""
+
 text = f"""
 ## Faces: YuNet against the Haar cascade, alignment, the exported model (issue 24)
 
@@ -191,7 +240,7 @@ camera_page.py {measured_note(campage)}; video.py {measured_note(video)}. Then
 29.6 ms, of which 15.1 ms decoding); serve.py was run again after both fixes (two threads without spinning;
 a PNG's EXIF read from its header), the other runs are from before them (the camera and video paths decode
 JPEG or raw frames, where the EXIF fix changes nothing).
-"""
+{amd_section}"""
 p = Path("benchmarks/README.md")
 s = p.read_text()
 marker = "\n## Faces: YuNet against the Haar cascade"

@@ -13,7 +13,12 @@ fi
 MODEL=fer_keras/assets/fer7.keras
 "$PY" benchmarks/detect.py
 "$PY" benchmarks/runtimes.py
-"$PY" benchmarks/serve.py --model "$MODEL"
+# the reference: the `fer` package, in a folder of its own (not a dependency of fer_keras)
+FER_REF=${FER_REF:-$HOME/.cache/fer_keras/fer-reference}
+[ -f "$FER_REF/fer/fer.py" ] || "$PY" -m pip install -q --no-deps --target "$FER_REF" fer==25.10.3 "setuptools<81" \
+  || echo "warning: could not install fer==25.10.3 into $FER_REF: the reference is not measured" >&2
+REF_ARGS=(); [ -f "$FER_REF/fer/fer.py" ] && REF_ARGS=(--fer-path "$FER_REF")
+"$PY" benchmarks/serve.py --model "$MODEL" "${REF_ARGS[@]}"
 "$PY" benchmarks/camera_load.py --model "$MODEL" --clients 1 4 16
 "$PY" benchmarks/camera_page.py
 "$PY" benchmarks/video.py --model "$MODEL"

@@ -49,6 +49,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "cifar-sgd-0.2-smoothing-0.1": {"warmup_epochs": 1, "label_smoothing": 0.1},
     "cifar-sgd-0.2-width-0.75": {"warmup_epochs": 1, "width": 0.75},
     "cifar-adam-2e-3": {"warmup_epochs": 1, "optimizer": "adam", "learning_rate": 2e-3, "weight_decay": 5e-4},
+    "cifar-sgd-0.2-cutout-8": {
+        "warmup_epochs": 1,
+        "augmentation": {"crop_padding": 4, "horizontal_flip": True, "cutout": 8},
+    },
 }
 
 

@@ -9,7 +9,8 @@ One run, on scikit-image's astronaut photo (512x512 RGB PNG, one face):
   default runtime and with ``--runtime keras``;
 * HTTP latency (p50/p95) of ``POST /predict`` against ``python -m fer_keras serve`` started as a separate
   process on 127.0.0.1 (one client, keep-alive);
-* throughput (requests/s) and latency with 8 concurrent clients.
+* throughput (requests/s) and latency with 8 concurrent clients: light ``http.client`` clients posting a form
+  encoded once (the target's row), and ``httpx`` clients for comparison.
 
 The model is ``--model PATH`` or, by default, the FER-7 CNN (``build_fer_cnn(7)``, 7.85 M parameters,
 untrained: speed does not depend on the weights) saved to a temporary folder.
@@ -45,12 +46,6 @@ from fer_keras.predict import FaceDetector, Predictor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 10
-REFERENCE = {
-    "what": "`fer` 25.10.3, `FER(mtcnn=False).detect_emotions` (OpenCV Haar + 58 k-param Keras classifier)",
-    "p50_ms": 54.3,
-    "p95_ms": 55.6,
-    "source": "measured by the author of issue 10 on this 2-core machine (not by this script)",
-}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runtime", default="auto", help="auto (the exported .onnx beside the model), keras, onnx")
     parser.add_argument("--starts", type=int, default=5, help="whole `predict` processes timed (median)")
     parser.add_argument("--out", help="JSON output (default benchmarks/results/serve-<machine>.json)")
+    parser.add_argument(
+        "--fer-path", help="a folder holding the `fer` package (benchmarks/fer_reference.py): measured as the reference"
+    )
     return parser.parse_args(argv)
 
 
@@ -228,58 +226,112 @@ def start_server(model_path: Path, port: int, log_path: Path, runtime: str = "au
     raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
 
 
-def http_rows(url: str, pid: int, png: bytes, runs: int, clients: int, per_client: int) -> list[dict[str, Any]]:
-    """Sequential latency of ``POST /predict``, then throughput with ``clients`` concurrent clients.
+def multipart_body(png: bytes) -> tuple[bytes, str]:
+    """``POST /predict``'s form body (one ``file`` field, the PNG) and its Content-Type, encoded once."""
+    boundary = "fer-keras-benchmark-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="astronaut.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    return head + png + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
-    CPU times are the server process's.
-    """
+
+def stdlib_poster(url: str, png: bytes) -> Callable[[], Callable[[], None]]:
+    """A factory of light clients: each opens one keep-alive ``http.client`` connection and posts the same
+    pre-encoded form (as load generators such as wrk or hey do), so that the client's own CPU, which shares
+    the machine with the server, stays small."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    body, content_type = multipart_body(png)
+    where = urlsplit(url)
+
+    def connect() -> Callable[[], None]:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=300)
+
+        def post() -> None:
+            connection.request("POST", "/predict", body=body, headers={"Content-Type": content_type})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"POST /predict answered {response.status}")
+
+        return post
+
+    return connect
+
+
+def httpx_poster(url: str, png: bytes) -> Callable[[], Callable[[], None]]:
+    """A factory of ``httpx.Client`` clients (keep-alive), each encoding the form on every request."""
     import httpx
 
     files = {"file": ("astronaut.png", png, "image/png")}
-    with httpx.Client(base_url=url, timeout=120) as client:
-        row = {"kind": "HTTP", "what": "POST /predict, 1 client (keep-alive)"}
-        row.update(latency(lambda: client.post("/predict", files=files).raise_for_status(), runs, pid))
-    print(f"{row['what']}: p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms", flush=True)
 
+    def connect() -> Callable[[], None]:
+        client = httpx.Client(base_url=url, timeout=300)
+        return lambda: client.post("/predict", files=files).raise_for_status()
+
+    return connect
+
+
+def throughput(connect: Callable[[], Callable[[], None]], clients: int, per_client: int, pid: int) -> dict[str, Any]:
+    """Requests/s and latency of ``clients`` threads, each posting ``per_client`` times on its own connection;
+    ``cpu_ms`` is the server's CPU per request and ``client_cpu_ms`` this (client) process's."""
     times: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        with httpx.Client(base_url=url, timeout=300) as own:
-            own.post("/predict", files=files).raise_for_status()  # connect + warm
-            barrier.wait()
-            for _ in range(per_client):
-                start = time.perf_counter()
-                own.post("/predict", files=files).raise_for_status()
-                with lock:
-                    times.append(time.perf_counter() - start)
+        post = connect()
+        post()  # connect + warm
+        barrier.wait()
+        for _ in range(per_client):
+            start = time.perf_counter()
+            post()
+            with lock:
+                times.append(time.perf_counter() - start)
 
     barrier = threading.Barrier(clients + 1)
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:
         t.start()
     barrier.wait()
-    start, cpu_start = time.perf_counter(), cpu_seconds(pid)
+    start, cpu_start, client_start = time.perf_counter(), cpu_seconds(pid), time.process_time()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
-    cpu_ms = (cpu_seconds(pid) - cpu_start) * 1000 / len(times)
     ms = np.asarray(times) * 1000
-    concurrent = {
-        "kind": "HTTP",
-        "what": f"POST /predict, {clients} concurrent clients",
+    return {
         "p50_ms": float(np.percentile(ms, 50)),
         "p95_ms": float(np.percentile(ms, 95)),
         "mean_ms": float(ms.mean()),
-        "cpu_ms": cpu_ms,
+        "cpu_ms": (cpu_seconds(pid) - cpu_start) * 1000 / len(times),
+        "client_cpu_ms": (time.process_time() - client_start) * 1000 / len(times),
         "requests_per_s": len(times) / elapsed,
     }
-    print(f"{concurrent['what']}: {concurrent['requests_per_s']:.1f} req/s, p50 {concurrent['p50_ms']:.1f} ms")
-    return [row, concurrent]
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The rows plus the reference as a Markdown table."""
+def http_rows(url: str, pid: int, png: bytes, runs: int, clients: int, per_client: int) -> list[dict[str, Any]]:
+    """Sequential latency of ``POST /predict``, then throughput with ``clients`` concurrent clients, once with
+    light ``http.client`` clients (the target's row) and once with ``httpx`` clients (heavier on the CPU the
+    server shares). CPU times are the server process's."""
+    post = stdlib_poster(url, png)()
+    row = {"kind": "HTTP", "what": "POST /predict, 1 client (keep-alive)"}
+    row.update(latency(post, runs, pid))
+    print(f"{row['what']}: p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms", flush=True)
+    rows = [row]
+    for client, poster in (("http.client", stdlib_poster), ("httpx", httpx_poster)):
+        result = throughput(poster(url, png), clients, per_client, pid)
+        rows.append({"kind": "HTTP", "what": f"POST /predict, {clients} concurrent clients ({client})", **result})
+        print(
+            f"{rows[-1]['what']}: {result['requests_per_s']:.1f} req/s, p50 {result['p50_ms']:.1f} ms, "
+            f"client CPU {result['client_cpu_ms']:.1f} ms per request",
+            flush=True,
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]], reference: dict[str, Any] | None) -> str:
+    """The rows plus the reference (when measured in this run) as a Markdown table."""
     lines = [
         "| kind | what | p50 ms | p95 ms | CPU ms per call | requests/s |",
         "|---|---|---:|---:|---:|---:|",
@@ -289,8 +341,15 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         cpu = "" if r["cpu_ms"] != r["cpu_ms"] else f"{r['cpu_ms']:.1f}"  # NaN: not measured
         cells = f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {cpu} | {rate}"
         lines.append(f"| {r['kind']} | {r['what']} | {cells} |")
-    ref = REFERENCE
-    lines.append(f"| reference | {ref['what']} | {ref['p50_ms']} | {ref['p95_ms']} |  |  |")
+    if reference:
+        what = reference["what"]
+        cells = f"{reference['p50_ms']:.1f} | {reference['p95_ms']:.1f} | {reference['cpu_ms']:.1f} |"
+        lines.append(f"| reference | {what}, same photo, same run | {cells}  |")
+        if reference.get("process_median_ms"):
+            ms = reference["process_median_ms"]
+            lines.append(f"| reference | `fer` one-photo script, whole process | {ms:.1f} | | | |")
+    else:
+        lines.append("| reference | `fer` not measured in this run (--fer-path) | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -312,13 +371,19 @@ def main(argv: list[str] | None = None) -> Path:
             process.terminate()
             process.wait(timeout=30)
     info["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
-    table = markdown_table(rows)
+    reference = None
+    if args.fer_path:
+        from fer_reference import VERSION, measure
+
+        reference = {"what": f"`fer` {VERSION}, `FER(mtcnn=False).detect_emotions`"}
+        reference.update(measure(Path(args.fer_path), args.runs, args.starts))
+    table = markdown_table(rows, reference)
     print("\n" + table)
     slug = re.sub(r"[^a-z0-9]+", "-", f"cpu-{info['nproc']}-cores-{info['backend']}".lower())
     out = Path(args.out or REPO_ROOT / "benchmarks" / "results" / f"serve-{slug}.json")
     command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/serve.py", *(argv or sys.argv[1:])])
     run = {**info, "command": command, "model": args.model or "untrained build_fer_cnn(7)", "args": vars(args)}
-    atomic_write_json(out, {"run": run, "rows": rows, "reference": REFERENCE})
+    atomic_write_json(out, {"run": run, "rows": rows, "reference": reference})
     header = f"{info['cpu']}, {info['nproc']} CPUs, {info['backend']}, {info['date']}"
     header += f", load average {info['load_average_start']} -> {info['load_average_end']}"
     atomic_write_text(out.with_suffix(".md"), f"{header}\n\n{table}")

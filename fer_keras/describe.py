@@ -163,6 +163,9 @@ def _generator_augmentation(generator: Any) -> dict[str, Any]:
             continue
         if value is not None and value is not False and value != 0:
             out[key] = _plain(list(value) if isinstance(value, (tuple, np.ndarray)) else value)
+    cutout = getattr(getattr(generator, "preprocessing_function", None), "size", None)
+    if cutout:
+        out["cutout"] = int(cutout)
     return out
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from fer_keras.constants import CIFAR10_CLASSES
 from fer_keras.data import DataError
-from fer_keras.data.augment import random_crop_flip
+from fer_keras.data.augment import CUTOUT_FILL, Cutout, random_crop_flip
 from fer_keras.data.cifar import CIFAR_AUGMENTATION, cifar10_frames, load_cifar10
+from fer_keras.describe import describe_augmentation
 from fer_keras.experiments import prepare_data
 from fer_keras.models import build_cifar_resnet
 from fer_keras.profiles import get_settings
@@ -119,6 +120,33 @@ def test_random_crop_flip_takes_windows_of_the_edge_padded_image() -> None:
     assert flipped_any
     same = random_crop_flip(images, np.random.default_rng(1), crop_padding=0)
     np.testing.assert_array_equal(same, images.astype(np.float32))
+
+
+def test_cutout_blanks_one_square_inside_each_image_with_mid_grey() -> None:
+    images = np.zeros((64, 12, 12, 3), dtype=np.uint8)
+    out = random_crop_flip(images, np.random.default_rng(3), crop_padding=0, cutout=5)
+    blanked = out[..., 0] == CUTOUT_FILL
+    assert np.all(out[..., 0:1] == out)  # every channel of a pixel is blanked or kept together
+    tops, lefts = [], []
+    for mask in blanked:
+        rows, cols = np.nonzero(mask)
+        assert mask.sum() == 25 and np.ptp(rows) == 4 and np.ptp(cols) == 4  # one 5x5 square, inside
+        tops.append(rows.min())
+        lefts.append(cols.min())
+    assert set(tops) == set(range(8)) and set(lefts) == set(range(8))  # every position 0..12-5 drawn
+
+
+def test_imagegenerator_feed_applies_the_same_cutout(make_cifar_tree) -> None:
+    root = make_cifar_tree()
+    augmentation = {"crop_padding": 0, "horizontal_flip": False, "cutout": 6}
+    data = load_cifar10(
+        root, classes=CIFAR10_CLASSES[:3], batch_size=4, validation_split=0.25, augmentation=augmentation
+    )
+    cutout = data.train.image_data_generator.preprocessing_function
+    assert isinstance(cutout, Cutout) and cutout.size == 6
+    x, _ = data.train[0]
+    assert np.all(np.isclose(x, CUTOUT_FILL / 255).all(axis=-1).sum(axis=(1, 2)) >= 36)
+    assert describe_augmentation(keras.Sequential(), data.train)["settings"]["cutout"] == 6
 
 
 def test_imagegenerator_feed_shifts_by_whole_pixels_uniformly(make_cifar_tree) -> None:

@@ -87,8 +87,9 @@ def assert_follows_the_face(table: pd.DataFrame, frames: list[Frame]) -> None:
 
 def test_analyze_video_follows_the_face(predictor: Predictor, clip: Path, frames: list[Frame]) -> None:
     table = analyze_video(predictor, clip)
-    columns = ["frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence", *FER7_CLASSES]
-    assert list(table.columns) == columns
+    landmarks = [f"{n}_{a}" for n in ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left") for a in "xy"]
+    columns = ["frame", "time_s", "face", "x", "y", "w", "h", "score", *landmarks, "emotion", "confidence"]
+    assert list(table.columns) == [*columns, *FER7_CLASSES]
     assert table.attrs["frames_read"] == table.attrs["frames_analysed"] == len(frames) == 70
     assert (table.attrs["fps"], table.attrs["width"], table.attrs["height"]) == (25.0, *SIZE)
     assert_follows_the_face(table, frames)
@@ -102,6 +103,8 @@ def test_analyze_video_follows_the_face(predictor: Predictor, clip: Path, frames
     (face,) = predictor.predict(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
     row = table[table["frame"] == 37].iloc[0]
     assert [row.x, row.y, row.w, row.h] == face["box"]
+    assert row.score == face["score"] and [row.nose_x, row.nose_y] == face["landmarks"]["nose"]
+    assert row.x < row.right_eye_x < row.left_eye_x < row.x + row.w  # the person's right eye is on the left
     np.testing.assert_allclose(row[list(FER7_CLASSES)].to_numpy(float), list(face["probabilities"].values()))
 
 

@@ -41,8 +41,13 @@ def augment_kwargs(augment: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: augment[k] for k in AUGMENT_KEYS if k in augment}
 
 
-CROP_KEYS: tuple[str, ...] = ("crop_padding", "horizontal_flip")
-"""The keywords of the random-crop augmentation (CIFAR-10): pad by ``crop_padding`` pixels, crop, flip."""
+CROP_KEYS: tuple[str, ...] = ("crop_padding", "horizontal_flip", "cutout")
+"""The keywords of the random-crop augmentation (CIFAR-10): pad by ``crop_padding`` pixels, crop, flip, and
+blank one ``cutout`` x ``cutout`` square (DeVries & Taylor 2017)."""
+
+CUTOUT_FILL: float = 127.5
+"""The value (0-255 scale) a cutout square is filled with: mid-grey, about CIFAR-10's mean pixel (so about 0
+once the model standardises its input)."""
 
 
 def crop_kwargs(augment: Mapping[str, Any] | None, *, colour: bool = False) -> dict[str, Any]:
@@ -61,31 +66,59 @@ def crop_kwargs(augment: Mapping[str, Any] | None, *, colour: bool = False) -> d
             f"Augmentation {', '.join(affine)} cannot be used {where}: use crop_padding and horizontal_flip, "
             "or the ImageDataGenerator feed (pipeline='imagegenerator')."
         )
-    if not augment.get("crop_padding") and not (colour and augment.get("horizontal_flip")):
+    if not (augment.get("crop_padding") or augment.get("cutout")) and not (colour and augment.get("horizontal_flip")):
         return {}
-    return {
+    out = {
         "crop_padding": int(augment.get("crop_padding") or 0),
         "horizontal_flip": bool(augment.get("horizontal_flip")),
     }
+    if augment.get("cutout"):
+        out["cutout"] = int(augment["cutout"])
+    return out
 
 
 def idg_crop_equivalent(augment: Mapping[str, Any]) -> dict[str, Any]:
     """ImageDataGenerator keywords for a random-crop augmentation: whole-pixel shifts drawn uniformly from
     ``-crop_padding .. crop_padding`` (IDG takes a list as the values to choose from; an integer ``k`` would
     draw ``choice(range(k)) * ±1``, which favours no shift), edge filling, and the same flip. Other keywords
-    pass through."""
-    out = {k: v for k, v in augment.items() if k != "crop_padding"}
+    pass through; ``cutout`` becomes a :class:`Cutout` ``preprocessing_function``."""
+    out = {k: v for k, v in augment.items() if k not in ("crop_padding", "cutout")}
+    if augment.get("cutout"):
+        out["preprocessing_function"] = Cutout(int(augment["cutout"]))
     if augment.get("crop_padding"):
         shifts = list(range(-int(augment["crop_padding"]), int(augment["crop_padding"]) + 1))
         out.update(width_shift_range=shifts, height_shift_range=shifts)
     return out
 
 
+class Cutout:
+    """ImageDataGenerator's ``preprocessing_function`` for cutout: one ``size`` x ``size`` square of each
+    (already shifted and mirrored) image, placed uniformly inside it, set to :data:`CUTOUT_FILL`. Draws from
+    NumPy's global generator, which ImageDataGenerator seeds per batch."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        top = np.random.randint(0, height - self.size + 1)
+        left = np.random.randint(0, width - self.size + 1)
+        image = np.array(image, copy=True)
+        image[top : top + self.size, left : left + self.size] = CUTOUT_FILL
+        return image
+
+
 def random_crop_flip(
-    images: np.ndarray, rng: np.random.Generator, *, crop_padding: int = 4, horizontal_flip: bool = False
+    images: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    crop_padding: int = 4,
+    horizontal_flip: bool = False,
+    cutout: int = 0,
 ) -> np.ndarray:
     """Random crops of a uint8 ``(B, H, W[, C])`` batch padded by ``crop_padding`` (edge pixels
-    repeated, as ``fill_mode="nearest"``), each mirrored with p = 0.5 if ``horizontal_flip``; float32 out.
+    repeated, as ``fill_mode="nearest"``), each mirrored with p = 0.5 if ``horizontal_flip``, then with
+    ``cutout`` one ``cutout`` x ``cutout`` square inside each image set to :data:`CUTOUT_FILL`; float32 out.
 
     >>> batch = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
     >>> random_crop_flip(batch, np.random.default_rng(0), crop_padding=1).shape
@@ -101,8 +134,18 @@ def random_crop_flip(
     if horizontal_flip:
         flip = rng.random(n) < 0.5
         cols[flip] = cols[flip, ::-1]
-    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return out.astype(np.float32)
+    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]].astype(np.float32)
+    if cutout:
+        top = rng.integers(0, height - cutout + 1, n)
+        left = rng.integers(0, width - cutout + 1, n)
+        inside_rows = (np.arange(height)[None, :] >= top[:, None]) & (
+            np.arange(height)[None, :] < top[:, None] + cutout
+        )
+        inside_cols = (np.arange(width)[None, :] >= left[:, None]) & (
+            np.arange(width)[None, :] < left[:, None] + cutout
+        )
+        out[inside_rows[:, :, None] & inside_cols[:, None, :]] = CUTOUT_FILL
+    return out
 
 
 def affine_params(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fer_keras.errors import BadVideoError, DataError
+from fer_keras.predict.detectors.base import LANDMARK_NAMES
 from fer_keras.predict.predictor import Predictor, get_predictor
 
 if TYPE_CHECKING:  # pandas loads with the first video table, not with fer_keras.predict
@@ -237,18 +238,27 @@ def analyse_frames(
             yield FrameResult(index, time_s, bgr if keep_all else None, faces)
 
 
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(f"{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy")
+"""The landmark columns of :func:`analyze_video`'s table: ``right_eye_x``, ``right_eye_y``, ... (pixels)."""
+
+
 def table_columns(class_names: Sequence[str]) -> list[str]:
     """Columns of :func:`analyze_video`'s table."""
-    return ["frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence", *class_names]
+    box = ["x", "y", "w", "h", "score", *LANDMARK_COLUMNS]
+    return ["frame", "time_s", "face", *box, "emotion", "confidence", *class_names]
 
 
 def face_rows(result: FrameResult) -> list[dict[str, Any]]:
-    """One table row per face of an analysed frame (``face`` 0 = the largest)."""
+    """One table row per face of an analysed frame (``face`` 0 = the largest); the detector's score and the five
+    landmarks are NaN where the detector gives none (the Haar cascade)."""
     rows = []
     for number, face in enumerate(result.faces or []):
         x, y, w, h = face["box"]
         row = {"frame": result.index, "time_s": round(result.time_s, 6), "face": number}
-        row |= {"x": x, "y": y, "w": w, "h": h, "emotion": face["emotion"], "confidence": face["confidence"]}
+        row |= {"x": x, "y": y, "w": w, "h": h, "score": face["score"]}
+        points = face["landmarks"] or {}
+        row |= {column: points.get(column[:-2], (None, None))["xy".index(column[-1])] for column in LANDMARK_COLUMNS}
+        row |= {"emotion": face["emotion"], "confidence": face["confidence"]}
         rows.append(row | face["probabilities"])
     return rows
 
@@ -261,6 +271,7 @@ def make_table(rows: list[dict[str, Any]], class_names: Sequence[str], attrs: di
     table = pd.DataFrame(rows, columns=columns)
     types = {c: "int64" for c in ("frame", "face", "x", "y", "w", "h")}
     types |= {"time_s": "float64", "confidence": "float64"} | {c: "float64" for c in class_names}
+    types |= {c: "float64" for c in ("score", *LANDMARK_COLUMNS)}
     table = table.astype(types)
     table.attrs.update(attrs)
     return table
@@ -279,8 +290,10 @@ def analyze_video(
     """The expression of every face in a video, frame by frame, as a pandas DataFrame.
 
     One row per face per analysed frame (every ``every``-th frame, at most ``max_frames`` of them):
-    ``frame``, ``time_s``, ``face`` (0 = largest), the box ``x, y, w, h``, ``emotion``, ``confidence``
-    and one probability column per class. A video without faces gives an empty table. ``table.attrs``
+    ``frame``, ``time_s``, ``face`` (0 = largest), the box ``x, y, w, h``, the detector's ``score`` and the five
+    landmarks (``right_eye_x``, ``right_eye_y``, ... as :data:`LANDMARK_COLUMNS`; NaN for the Haar cascade),
+    ``emotion``, ``confidence`` and one probability column per class. A video without faces gives an empty
+    table. ``table.attrs``
     holds the video's ``fps``, ``width``, ``height``, ``frames_read``, ``frames_analysed``,
     ``analysed_times`` and ``seconds`` (wall time). ``model_or_predictor`` is as in ``predict_faces``.
     Raises :class:`BadVideoError` for a file that is not a readable video or has no frames.
