@@ -24,9 +24,6 @@ from fer_keras.tuning import parse_address, worker_id
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TWO_CPU_DEVICES = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-LOSS_RTOL = 0.01
-"""First-epoch loss, 2 devices vs 1: measured 1.1e-3 relative (Adam amplifies float32 rounding: one ulp added to
-every input pixel moves the single-device loss of the same CNN by 1.5e-3)."""
 STEP_RTOL = 1e-5
 """Small CNN, plain SGD, one epoch of 3 batches: 1 device vs 2 vs 2 processes agree to float32 rounding (measured
 2e-7 relative on the loss; the 2-device and 2-process runs are bit-identical)."""
@@ -112,26 +109,22 @@ def test_distribute_on_tensorflow_names_the_backend_to_use(data_root: Path, tmp_
     assert not (tmp_path / "metrics").exists()
 
 
-def test_data_parallel_on_two_devices_matches_one_device(
+def test_train_distribute_runs_data_parallel_and_says_so(
     data_root: Path, tmp_path: Path, processes: list[subprocess.Popen]
 ) -> None:
-    """``train fashion_cnn --distribute`` over 2 CPU devices vs the same run on 1 device (same seed, batch 128)."""
-    common = ["-m", "fer_keras", "train", "fashion_cnn", "--epochs", "1", "--data", str(data_root), "--quiet"]
-    runs = {name: tmp_path / name for name in ("single", "parallel")}
-    processes.append(python(*common, "--out", str(runs["single"]), env=TWO_CPU_DEVICES))
-    processes.append(python(*common, "--distribute", "--out", str(runs["parallel"]), env=TWO_CPU_DEVICES))
-    for proc in processes:
-        finish(proc, timeout=540)
+    """``train fashion_cnn --distribute`` over 2 CPU devices: the metrics and the card record the strategy and the
+    global batch. (That it trains as one device does, loss and weights, is checked on ``training.train`` below.)"""
+    command = ["-m", "fer_keras", "train", "fashion_cnn", "--epochs", "1", "--data", str(data_root), "--quiet"]
+    processes.append(python(*command, "--distribute", "--out", str(tmp_path), env=TWO_CPU_DEVICES))
+    finish(processes[-1], timeout=540)
 
-    results = {name: json.loads((out / "metrics" / "fashion_cnn.json").read_text()) for name, out in runs.items()}
-    assert results["single"]["distribution"] == {"strategy": "none", "devices": 1, "processes": 1}
-    assert results["parallel"]["distribution"] == {"strategy": "data_parallel", "devices": 2, "processes": 1}
-    assert "data_parallel" in (runs["parallel"] / "metrics" / "fashion_cnn.json").read_text()
-    card = (runs["parallel"] / "model_cards" / "fashion_cnn.md").read_text()
+    metrics = (tmp_path / "metrics" / "fashion_cnn.json").read_text()
+    result = json.loads(metrics)
+    assert result["distribution"] == {"strategy": "data_parallel", "devices": 2, "processes": 1}
+    card = (tmp_path / "model_cards" / "fashion_cnn.md").read_text()
     assert "- Distribution: data_parallel (2 devices, 1 process)" in card
-    assert results["parallel"]["training"]["batch_size"] == results["single"]["training"]["batch_size"] == 128
-    single, parallel = (results[n]["history"]["loss"][0] for n in ("single", "parallel"))
-    assert parallel == pytest.approx(single, rel=LOSS_RTOL), f"first-epoch loss {parallel} vs {single}"
+    assert result["training"]["batch_size"] == 128
+    assert result["history"]["loss"][0] < 2.3  # it learnt: below ln(10), the loss of a uniform guess
 
 
 def test_two_devices_and_two_processes_train_like_one_device(

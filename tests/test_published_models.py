@@ -62,7 +62,8 @@ def test_card_snippet_loads_the_committed_model(experiment: str, data_root: Path
     assert done.stdout.strip().splitlines()[-1].startswith(f"true: {metrics['class_names'][0]}; predicted: [")
 
 
-@pytest.mark.parametrize("experiment", ["fer4", "fer7", "cifar10"])
+# cifar10: test_evaluate_scores_the_committed_cifar10_model_as_its_card scores it the same way, through the CLI
+@pytest.mark.parametrize("experiment", ["fer4", "fer7"])
 def test_committed_model_scores_as_its_card_on_this_cpu(experiment: str, data_root: Path) -> None:
     committed_files(experiment)
     check = check_published_model(REPO_ROOT, experiment, data_root)
