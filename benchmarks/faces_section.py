@@ -141,7 +141,7 @@ fer_keras/assets/fer7.keras --clients 16`, `camera_page.py`, `video.py`; results
 camera load with 16 clients (10 % malformed) {amd_load16["requests_per_s"]:.1f} requests/s at p50 {amd_load16["p50_ms"]:.0f} ms (must: <= 150 ms),
 {amd_load16["5xx"]} 5xx, RSS {amd_load16["rss_start_mb"]:.0f} -> {amd_load16["rss_end_mb"]:.0f} MiB; the page {amd_page["answers_per_s"]:.1f} answers/s; video {amd_video["frames_per_s"]:.1f} frames/s.
 With the server saturated, the 16 camera clients queue: their p50 misses its target here, where the Intel
-machine's was {load16['p50_ms']:.0f} ms.
+machine's was {load16["p50_ms"]:.0f} ms.
 
 On this machine a photo costs fer_keras {amd_inproc["p50_ms"]:.1f} ms against `fer`'s {amd_ref["p50_ms"]:.1f} ({amd_ref["p50_ms"] / amd_inproc["p50_ms"]:.1f}x), and a
 whole one-photo process {amd_process["p50_ms"] / 1000:.2f} s against {amd_ref["process_median_ms"] / 1000:.1f} s. It misses the in-process, one-client and
