@@ -118,7 +118,7 @@ def test_load_fer_smoke_batches(smoke: FerData) -> None:
 
 def test_load_fer_smoke_split_sizes_and_counts(smoke: FerData, data_root: Path) -> None:
     assert {split: len(frame) for split, frame in smoke.frames.items()} == SMOKE_SIZES
-    assert (smoke.train.n, smoke.validation.n, smoke.test.n) == (256, 128, 128)
+    assert (smoke.train.n, smoke.validation.n, smoke.test.n) == (512, 128, 128)
     assert {split: sum(c.values()) for split, c in smoke.counts.items()} == SMOKE_SIZES
     assert list(smoke.counts["test"]) == list(FER4_CLASSES)
     # stratified: the smoke proportions follow the full test split's (happy 895, sad 653, neutral 607, surprise 415)
