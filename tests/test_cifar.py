@@ -12,7 +12,7 @@ import pytest
 
 from fer_keras.constants import CIFAR10_CLASSES
 from fer_keras.data import DataError
-from fer_keras.data.augment import CUTOUT_FILL, Cutout, random_crop_flip
+from fer_keras.data.augment import CUTOUT_FILL, Cutout, crop_kwargs, random_crop_flip
 from fer_keras.data.cifar import CIFAR_AUGMENTATION, cifar10_frames, load_cifar10
 from fer_keras.describe import describe_augmentation
 from fer_keras.experiments import prepare_data
@@ -134,6 +134,13 @@ def test_cutout_blanks_one_square_inside_each_image_with_mid_grey() -> None:
         tops.append(rows.min())
         lefts.append(cols.min())
     assert set(tops) == set(range(8)) and set(lefts) == set(range(8))  # every position 0..12-5 drawn
+
+
+def test_cutout_with_affine_keywords_is_refused_not_dropped() -> None:
+    """On grayscale images cutout takes the crop path, which has no rotation: asking for both is an error."""
+    with pytest.raises(ValueError, match="rotation_range cannot be used with cutout"):
+        crop_kwargs({"rotation_range": 10, "cutout": 8})
+    assert crop_kwargs({"cutout": 8}) == {"crop_padding": 0, "horizontal_flip": False, "cutout": 8}
 
 
 def test_imagegenerator_feed_applies_the_same_cutout(make_cifar_tree) -> None:

@@ -54,19 +54,20 @@ def crop_kwargs(augment: Mapping[str, Any] | None, *, colour: bool = False) -> d
     """The random-crop keywords of ``augment`` when it asks for crops (``crop_padding``), else ``{}``.
 
     ``colour``: the images have a channel axis, which only the crop (and mirror) implementation takes, so a
-    mirror-only augmentation becomes a crop of padding 0. Crops mixed with the affine keywords (rotation,
-    zoom, shifts), or those keywords on colour images, raise ``ValueError`` naming them.
+    mirror-only augmentation becomes a crop of padding 0. Crops or cutout mixed with the affine keywords
+    (rotation, zoom, shifts), or those keywords on colour images, raise ``ValueError`` naming them.
     """
     if not augment:
         return {}
     affine = sorted(k for k in augment_kwargs(augment) if k != "horizontal_flip" and augment[k])
-    if affine and (augment.get("crop_padding") or colour):
-        where = "with crop_padding" if augment.get("crop_padding") else "on colour images in the fast feed"
+    cropping = [k for k in ("crop_padding", "cutout") if augment.get(k)]
+    if affine and (cropping or colour):
+        where = f"with {' and '.join(cropping)}" if cropping else "on colour images in the fast feed"
         raise ValueError(
             f"Augmentation {', '.join(affine)} cannot be used {where}: use crop_padding and horizontal_flip, "
             "or the ImageDataGenerator feed (pipeline='imagegenerator')."
         )
-    if not (augment.get("crop_padding") or augment.get("cutout")) and not (colour and augment.get("horizontal_flip")):
+    if not cropping and not (colour and augment.get("horizontal_flip")):
         return {}
     out = {
         "crop_padding": int(augment.get("crop_padding") or 0),

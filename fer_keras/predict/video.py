@@ -257,7 +257,8 @@ def face_rows(result: FrameResult) -> list[dict[str, Any]]:
         row = {"frame": result.index, "time_s": round(result.time_s, 6), "face": number}
         row |= {"x": x, "y": y, "w": w, "h": h, "score": face["score"]}
         points = face["landmarks"] or {}
-        row |= {column: points.get(column[:-2], (None, None))["xy".index(column[-1])] for column in LANDMARK_COLUMNS}
+        for name in LANDMARK_NAMES:
+            row[f"{name}_x"], row[f"{name}_y"] = points.get(name, (None, None))
         row |= {"emotion": face["emotion"], "confidence": face["confidence"]}
         rows.append(row | face["probabilities"])
     return rows
