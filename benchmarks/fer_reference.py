@@ -8,14 +8,11 @@ needs PyTorch). Two numbers, as for fer_keras:
 * ``detect_emotions`` on the astronaut PNG's path (decode + Haar + its classifier), p50 of ``--runs`` after warm-up;
 * a whole one-photo process (``python -c "from fer.fer import FER; ..."``), median of ``--starts``.
 
-Usage::
-
-    python benchmarks/fer_reference.py --fer-path DIR [--runs 100] [--starts 5] [--out FILE]
+Used by ``python benchmarks/serve.py --fer-path DIR`` (the reference rows of its table, same photo, same run).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,11 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from fer_keras.io import atomic_write_json
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSION = "25.10.3"
 ONE_PHOTO = "import sys; from fer.fer import FER; print(FER(mtcnn=False).detect_emotions(sys.argv[1]))"
 LATENCY = """
@@ -53,14 +45,12 @@ print(json.dumps({"version": fer.__version__, "faces": len(faces), "p50_ms": flo
 """
 
 
-def measure(fer_path: Path, runs: int, starts: int) -> dict:
-    """The two numbers above, run in child processes that find `fer` on ``fer_path``."""
-    from serve import astronaut_png  # benchmarks/serve.py: the same photo
-
+def measure(fer_path: Path, png: bytes, runs: int, starts: int) -> dict:
+    """The two numbers above for the photo ``png``, run in child processes that find `fer` on ``fer_path``."""
     env = {**os.environ, "PYTHONPATH": str(fer_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "astronaut.png"
-        photo.write_bytes(astronaut_png())
+        photo.write_bytes(png)
         out = subprocess.run(
             [sys.executable, "-c", LATENCY, str(photo), str(runs)], env=env, check=True, capture_output=True, text=True
         )
@@ -73,31 +63,3 @@ def measure(fer_path: Path, runs: int, starts: int) -> dict:
     result["process_median_ms"] = float(np.median(times)) if times else None
     result["starts"] = starts
     return result
-
-
-def main(argv: list[str] | None = None) -> Path | None:
-    """Measure and write the JSON; returns its path (None when `fer` is not at ``--fer-path``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fer-path", required=True, help=f"a folder holding fer=={VERSION} (pip install --target)")
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--starts", type=int, default=5)
-    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "fer-reference.json"))
-    args = parser.parse_args(argv)
-    fer_path = Path(args.fer_path)
-    if not (fer_path / "fer" / "fer.py").is_file():
-        print(f"error: no `fer` package in {fer_path}: pip install --no-deps --target {fer_path} fer=={VERSION}")
-        return None
-    from serve import machine
-
-    result = {"run": machine(), "what": f"`fer` {VERSION}, FER(mtcnn=False).detect_emotions(path)"}
-    result.update(measure(fer_path, args.runs, args.starts))
-    print(
-        f"fer {result['version']}: detect_emotions p50 {result['p50_ms']:.1f} ms (CPU {result['cpu_ms']:.1f} ms), "
-        f"one-photo process {result['process_median_ms']:.0f} ms, {result['faces']} face(s)"
-    )
-    atomic_write_json(Path(args.out), result)
-    return Path(args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> Path:
         from fer_reference import VERSION, measure
 
         reference = {"what": f"`fer` {VERSION}, `FER(mtcnn=False).detect_emotions`"}
-        reference.update(measure(Path(args.fer_path), args.runs, args.starts))
+        reference.update(measure(Path(args.fer_path), png, args.runs, args.starts))
     table = markdown_table(rows, reference)
     print("\n" + table)
     slug = re.sub(r"[^a-z0-9]+", "-", f"cpu-{info['nproc']}-cores-{info['backend']}".lower())
