@@ -84,6 +84,39 @@ def test_no_face_in_photos_without_one(name: str) -> None:
     assert get_detector("yunet").detect_faces(np.ascontiguousarray(image[..., :3] if image.ndim == 3 else image)) == []
 
 
+def test_onnx_runtime_and_opencv_run_yunet_alike(astronaut: np.ndarray) -> None:
+    """The default engine (ONNX Runtime + our decoding) gives OpenCV's ``cv2.FaceDetectorYN`` faces: one face,
+    nine tiled faces (non-maximum suppression), turned, grayscale, and low-score boxes cut by ``top_k``."""
+    tiled = np.tile(astronaut, (2, 3, 1))  # 1024x1536: six faces
+    cases = [
+        ({}, astronaut),
+        ({}, turned(astronaut, 35)),
+        ({}, np.asarray(Image.fromarray(astronaut).convert("L"))),
+        ({"max_side": 1536}, tiled),
+        ({"max_side": 700}, tiled),
+        ({"score_threshold": 0.05, "nms_threshold": 0.9, "top_k": 3}, turned(astronaut, 90)),
+    ]
+    for settings, image in cases:
+        ours = YuNetDetector(**settings).detect_faces(image)
+        opencv = YuNetDetector(engine="opencv", **settings).detect_faces(image)
+        assert [f.box for f in ours] == [f.box for f in opencv] and ours, settings
+        for a, b in zip(ours, opencv, strict=True):
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.01)
+            assert abs(a.score - b.score) < 1e-4
+    assert len(YuNetDetector(max_side=1536).detect_faces(tiled)) == 6
+
+
+def test_yunet_refuses_a_bad_model_file(tmp_path: Path) -> None:
+    not_onnx = tmp_path / "yunet.onnx"
+    not_onnx.write_bytes(b"not a network")
+    with pytest.raises(DataError, match="cannot load .*yunet.onnx as a YuNet face detector"):
+        YuNetDetector(model=str(not_onnx))
+    with pytest.raises(DataError, match="lacks the outputs .*bbox_16"):
+        YuNetDetector(model=str(COMMITTED_ONNX))  # an ONNX model, but the classifier
+    with pytest.raises(ValueError, match="engine 'onnx' or 'opencv'"):
+        YuNetDetector(engine="tflite")
+
+
 def test_yunet_settings_are_checked_and_applied(astronaut: np.ndarray) -> None:
     assert get_detector("yunet") is get_detector("yunet")  # built once
     assert YuNetDetector(min_size=200).detect_faces(astronaut) == []  # her face is 90 px wide
