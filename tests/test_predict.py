@@ -143,6 +143,9 @@ def test_unreadable_images_are_reported(predictor: Predictor, astronaut_png: Pat
     broken.write_bytes(png[:1000])
     with pytest.raises(BadImageError, match=str(broken)):
         predict_faces(predictor, broken)
+    zeroed = png[: len(png) // 2] + bytes(len(png) - len(png) // 2 - 12) + png[-12:]  # complete-looking, IEND kept
+    with pytest.raises(BadImageError, match="zeroed.png"):  # not a half-black photo (pyspng 0.1.4 gives one)
+        read_image(zeroed, name="zeroed.png")
 
 
 def test_exif_orientation_is_applied(astronaut_png: Path) -> None:
