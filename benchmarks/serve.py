@@ -3,7 +3,8 @@
 One run, on scikit-image's astronaut photo (512x512 RGB PNG, one face):
 
 * in-process latency (p50/p95) of ``Predictor.predict`` on the PNG bytes, and of its pieces timed
-  separately: decode, face detection (YuNet; the Haar cascade for comparison), align + model call, model call
+  separately: decode, face detection (YuNet on ONNX Runtime; YuNet on OpenCV's
+  ``cv2.FaceDetectorYN`` and the Haar cascade for comparison), align + model call, model call
   alone (the exported ONNX copy when it is beside the model; Keras for comparison);
 * a whole ``python -m fer_keras predict MODEL astronaut.png`` process (median of ``--starts``), with the
   default runtime and with ``--runtime keras``;
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from fer_keras.io import atomic_write_json, atomic_write_text
 from fer_keras.predict import FaceDetector, Predictor
+from fer_keras.predict.detectors import YuNetDetector
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 10
@@ -160,6 +163,16 @@ def in_process_rows(model_path: Path, png: bytes, runs: int, runtime: str = "aut
         ("  decode PNG", lambda: predictor.load_image(png)),
         (f"  detect faces ({predictor.detector.name})", lambda: predictor.detect(original)),
         ("  (detect with the Haar cascade, for comparison)", lambda: haar.detect_faces(rgb)),
+    ]
+    if isinstance(predictor.detector, YuNetDetector) and predictor.detector.engine != "opencv":
+        opencv = replace(predictor.detector, engine="opencv")
+        pieces.append(
+            (
+                "  (detect with YuNet run by OpenCV's cv2.FaceDetectorYN, for comparison)",
+                lambda: opencv.detect_faces(rgb),
+            )
+        )
+    pieces += [
         ("  align + model call", lambda: predictor.classify(img, faces)),
         (f"  model call alone ({predictor.runtime.name}, 1 face)", lambda: predictor.classify_crops(crops)),
     ]
