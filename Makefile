@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint browser  ## unit tests on the real data, the service over HTTP, its page in Chromium, notebooks under nbval
-	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadfile  # two workers; a file (a notebook) stays on one
+	FER_KERAS_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15  # two workers; a file (a notebook) stays on one; the 15 slowest tests listed
 
 browser:  ## Debian's headless Chromium and chromedriver for the page test (apt-get, only when missing)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
