@@ -240,7 +240,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 # FER runs are selected by validation macro-F1 (the card leads with it; fer7 trains with class weights).
 _FER_SMOKE = {
-    "epochs": 4,
+    "epochs": 2,
     "batch_size": 32,
     "augmentation": DEFAULT_AUGMENTATION,
     "smoke": True,

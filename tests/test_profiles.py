@@ -63,7 +63,7 @@ def test_get_settings_overrides() -> None:
     assert (settings.epochs, settings.seed, settings.pipeline) == (1, 5, "fast")
     assert settings.workers == 1  # None means "keep the profile's value"
     assert settings.batch_size == get_settings("fer4", "smoke").batch_size
-    assert get_settings("fer4", "smoke").epochs == 4  # the profile itself is unchanged
+    assert get_settings("fer4", "smoke").epochs == 2  # the profile itself is unchanged
     with pytest.raises(TypeError):
         get_settings("fer4", "smoke", not_a_setting=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -83,6 +83,6 @@ def test_settings_as_dict() -> None:
     settings = get_settings("fer7", "smoke")
     data = settings.as_dict()
     assert isinstance(settings, Settings)
-    assert data["experiment"] == "fer7" and data["class_weight"] == "sqrt" and data["epochs"] == 4
+    assert data["experiment"] == "fer7" and data["class_weight"] == "sqrt" and data["epochs"] == 2
     assert set(data) == {f.name for f in dataclasses.fields(Settings)}
     assert Settings(**data) == settings

@@ -1,6 +1,6 @@
 """YuNet (OpenCV Zoo, MIT): boxes, five landmarks and a score per face.
 
-Run by ONNX Runtime and decoded as OpenCV's ``cv2.FaceDetectorYN`` decodes it (the same faces for a third of the
+Run by ONNX Runtime and decoded as OpenCV's ``cv2.FaceDetectorYN`` decodes it (the same faces for about half the
 CPU time on the 2-core CPU), or by ``cv2.FaceDetectorYN`` itself (``engine="opencv"``).
 """
 
@@ -44,8 +44,9 @@ def yunet_path() -> Path:
 YUNET_STRIDES = (8, 16, 32)
 """The strides of YuNet's three output grids; its input is padded to a multiple of the largest."""
 ENGINES = ("onnx", "opencv")
-"""What runs YuNet: ONNX Runtime (the default: 3x less CPU than OpenCV's DNN module on the 2-core CPU,
-benchmarks/README.md) or OpenCV's own ``cv2.FaceDetectorYN``; both give the same faces."""
+"""What runs YuNet: ONNX Runtime (the default: a whole detection takes about half the CPU time of OpenCV's
+DNN module on the 2-core CPU, benchmarks/README.md) or OpenCV's own ``cv2.FaceDetectorYN``; both give the
+same faces."""
 
 
 @dataclass
@@ -194,8 +195,12 @@ class YuNetDetector:
 def _onnx_session(path: Path):
     """An ONNX Runtime session on YuNet at ``path``: one intra-op thread (a second one does not make a 320-pixel
     image faster), no spinning; a :class:`DataError` names a file it cannot load."""
-    import onnxruntime
-
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise DataError(
+            "YuNet runs on ONNX Runtime by default: `pip install onnxruntime`, or pass engine='opencv'."
+        ) from err
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
