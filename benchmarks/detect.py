@@ -1,6 +1,7 @@
 """Face detection on real photos, YuNet against the Haar cascade: faces found, extra boxes, time per photo.
 
-One run, both detectors at their default settings, on:
+One run, both detectors at their default settings (and YuNet run by OpenCV's ``cv2.FaceDetectorYN``, timed
+for comparison), on:
 
 * the photos in ../shared/photos (human face counts in ``faces.json``) and scikit-image's astronaut (one face),
   each as it is, turned +-20 and +-35 degrees (on a canvas that holds the whole photo), scaled 0.5x and 2x,
@@ -129,7 +130,7 @@ def timed(detector: Any, rgb: np.ndarray, repeats: int) -> tuple[int, float]:
 
 
 def run(repeats: int) -> dict[str, Any]:
-    """Every photo and variant through both detectors."""
+    """Every photo and variant through each detector."""
     from fer_keras.predict.detectors import get_detector
 
     detectors = {name: get_detector(name) for name in ("yunet", "haar")}

@@ -93,7 +93,6 @@ def target_values(serve, camload, campage, video):
     }
 
 
-load16 = next((r for r in camload["rows"] if r["clients"] == 16), None) if camload else None
 measured = target_values(serve, camload, campage, video)
 amd_file = lambda name: json.loads((R / name).read_text())
 AMD_NOW = {
@@ -142,6 +141,12 @@ threads_rows = "\n".join(
 )
 untouched = ("decode", "colour conversion", "drawing", "encoding")  # video parts the YuNet change does not touch
 untouched_ms = lambda d: sum(r["p50_ms"] for r in d["rows"] if r.get("what") in untouched)
+ratio = untouched_ms(amd_now["video"]) / untouched_ms(amd_before["video"])
+drift = (
+    f" (the machine itself ran {ratio:.2f}x as long: compare the two columns with care)"
+    if abs(ratio - 1) > 0.05
+    else ""
+)
 when = lambda d: f"{d['run']['date']}, load {d['run']['load_average_start'][0]}" if "run" in d else measured_note(d)
 amd_section = f"""
 ### The same path on another 2-core machine (AMD EPYC), with `fer` measured beside it
@@ -162,13 +167,13 @@ and, for comparison, `httpx` clients; both share the two cores with the server.
 | `fer` one-photo script, whole process, median of {amd_ref["starts"]} | {amd_ref["process_median_ms"]:.0f} | | |
 
 **YuNet on ONNX Runtime.** OpenCV's `cv2.FaceDetectorYN` spent {amd_before_detect["cpu_ms"]:.1f} ms of CPU per
-photo in YuNet's network (OpenCV's DNN module, two threads). `YuNetDetector` now runs the same ONNX file with
+photo in the whole detection step (resize, network on OpenCV's DNN module with two threads, decoding; the earlier run). `YuNetDetector` now runs the same ONNX file with
 ONNX Runtime on one thread and decodes its outputs as OpenCV does (same grid decoding, OpenCV's own NMS):
 in the run above {amd_detect["cpu_ms"]:.1f} ms of CPU ({amd_detect["p50_ms"]:.1f} ms p50) against {amd_detect_cv["cpu_ms"]:.1f}
 ({amd_detect_cv["p50_ms"]:.1f} ms) for OpenCV's on the same photo, and on the shared photos x 5 rotations a median
 {yunet_ms(detect_amd, "yunet")} ms against {yunet_ms(detect_amd, "yunet-opencv")} ms per photo
-(`results/detect-amd-epyc-2-cores.json`: {target_amd["yunet"]["found"]} of {target_amd["faces"]} faces found by both,
-{faceless_amd["yunet"]["extra"]} extra boxes on the faceless photos). tests/test_faces.py checks that both engines give the
+(`results/detect-amd-epyc-2-cores.json`: {target_amd["yunet"]["found"]} of {target_amd["faces"]} faces found by ONNX Runtime's, {target_amd["yunet-opencv"]["found"]} by OpenCV's;
+{faceless_amd["yunet"]["extra"]} and {faceless_amd["yunet-opencv"]["extra"]} extra boxes on the faceless photos). tests/test_faces.py checks that both engines give the
 same boxes, landmarks and scores. `YuNetDetector(engine="opencv")` keeps OpenCV's.
 
 The targets on this machine, before that change (`results/*-amd-epyc-2-cores*-yunet-on-opencv.json`) and after it
@@ -186,14 +191,13 @@ The targets on this machine, before that change (`results/*-amd-epyc-2-cores*-yu
 
 Measured: serve.py {when(amd_before["serve"])} -> {when(amd)}; camera_load.py {when(amd_before["camload"])} ->
 {when(amd_now["camload"])}; camera_page.py {when(amd_before["campage"])} -> {when(amd_now["campage"])}; video.py
-{when(amd_before["video"])} -> {when(amd_now["video"])}. The machine itself was slower in the later runs: in
-video.py the parts the change does not touch (decoding, colour conversion, drawing, encoding) took
-{untouched_ms(amd_before["video"]):.1f} ms per frame before and {untouched_ms(amd_now["video"]):.1f} ms after, so the two columns compare with care; the
+{when(amd_before["video"])} -> {when(amd_now["video"])}. In video.py the parts the change does not touch (decoding, colour
+conversion, drawing, encoding) took {untouched_ms(amd_before["video"]):.1f} ms per frame before and {untouched_ms(amd_now["video"]):.1f} ms after{drift}; the
 in-run rows above (ONNX Runtime against OpenCV on the same photo, in one process) measure the change.
 
 On this machine a photo costs fer_keras {amd_inproc["p50_ms"]:.1f} ms against `fer`'s {amd_ref["p50_ms"]:.1f} ({amd_ref["p50_ms"] / amd_inproc["p50_ms"]:.1f}x), and a
 whole one-photo process {amd_process["p50_ms"] / 1000:.2f} s against {amd_ref["process_median_ms"] / 1000:.1f} s. What is left per photo is the
-model call ({row(amd, "  model call alone")["cpu_ms"]:.1f} ms of CPU: 0.78 GFLOP, nearly all convolutions, in float32) and decoding
+model call ({row(amd, "  model call alone")["cpu_ms"]:.1f} ms of CPU, nearly all of it convolutions in float32) and decoding
 the PNG ({row(amd, "  decode PNG")["cpu_ms"]:.1f} ms): with YuNet's {amd_detect["cpu_ms"]:.1f} ms that is {row(amd, "  model call alone")["cpu_ms"] + row(amd, "  decode PNG")["cpu_ms"] + amd_detect["cpu_ms"]:.0f} ms of CPU per photo, so two cores
 cannot serve 80 such photos a second here whatever the server does.
 
@@ -206,6 +210,14 @@ longer, and the whole photo path with {callers} callers at once got no more phot
 {threads_rows}
 """
 
+YUNET_ON_ONNX_SINCE = "2026-12-04 20:00"
+"""Runs before this time ran YuNet on OpenCV's engine (``cv2.FaceDetectorYN``), later ones on ONNX Runtime."""
+intel_dates = [str(d.get("run", d.get("machine", {})).get("date", "")) for d in (serve, camload, campage, video) if d]
+intel_engine = (
+    " All of them ran YuNet on OpenCV's engine, before it moved to ONNX Runtime (next section)."
+    if intel_dates and max(intel_dates) < YUNET_ON_ONNX_SINCE
+    else ""
+)
 text = f"""
 ## Faces: YuNet against the Haar cascade, alignment, the exported model (issue 24)
 
@@ -298,8 +310,7 @@ camera_page.py {measured_note(campage)}; video.py {measured_note(video)}. Then
 15:40 UTC) had ONNX Runtime on one thread and PIL reading a PNG's EXIF by decoding it whole (in-process
 29.6 ms, of which 15.1 ms decoding); serve.py was run again after both fixes (two threads without spinning;
 a PNG's EXIF read from its header), the other runs are from before them (the camera and video paths decode
-JPEG or raw frames, where the EXIF fix changes nothing). All of them ran YuNet on OpenCV's engine: the Intel
-machine has not been lent to a session since YuNet moved to ONNX Runtime (next section).
+JPEG or raw frames, where the EXIF fix changes nothing).{intel_engine}
 {amd_section}"""
 p = Path("benchmarks/README.md")
 s = p.read_text()

@@ -154,7 +154,8 @@ def in_process_rows(model_path: Path, png: bytes, runs: int, runtime: str = "aut
     crops = np.zeros((len(faces), *predictor.input_size), np.uint8)
     haar = FaceDetector()
     rgb = np.asarray(original.convert("RGB"))
-    setup = f"{predictor.detector.name}, {predictor.runtime.name}"
+    engine = getattr(predictor.detector, "engine", None)
+    setup = f"{predictor.detector.name}{f' on {engine}' if engine else ''}, {predictor.runtime.name}"
     pieces = [
         (
             f"predict_faces (PNG bytes -> faces; {setup})",

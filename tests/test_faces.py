@@ -86,7 +86,7 @@ def test_no_face_in_photos_without_one(name: str) -> None:
 
 def test_onnx_runtime_and_opencv_run_yunet_alike(astronaut: np.ndarray) -> None:
     """The default engine (ONNX Runtime + our decoding) gives OpenCV's ``cv2.FaceDetectorYN`` faces: one face,
-    nine tiled faces (non-maximum suppression), turned, grayscale, and low-score boxes cut by ``top_k``."""
+    six tiled faces (non-maximum suppression), turned, grayscale, and low-score boxes cut by ``top_k``."""
     tiled = np.tile(astronaut, (2, 3, 1))  # 1024x1536: six faces
     cases = [
         ({}, astronaut),

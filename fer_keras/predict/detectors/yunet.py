@@ -1,7 +1,7 @@
 """YuNet (OpenCV Zoo, MIT): boxes, five landmarks and a score per face.
 
-Run by ONNX Runtime and decoded as OpenCV's ``cv2.FaceDetectorYN`` decodes it (the same faces for about half the
-CPU time on the 2-core CPU), or by ``cv2.FaceDetectorYN`` itself (``engine="opencv"``).
+Run by ONNX Runtime and decoded as OpenCV's ``cv2.FaceDetectorYN`` decodes it (the same faces for about 40 % less
+CPU time on the 2-core CPU, at the same latency), or by ``cv2.FaceDetectorYN`` itself (``engine="opencv"``).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def yunet_path() -> Path:
 YUNET_STRIDES = (8, 16, 32)
 """The strides of YuNet's three output grids; its input is padded to a multiple of the largest."""
 ENGINES = ("onnx", "opencv")
-"""What runs YuNet: ONNX Runtime (the default: a whole detection takes about half the CPU time of OpenCV's
-DNN module on the 2-core CPU, benchmarks/README.md) or OpenCV's own ``cv2.FaceDetectorYN``; both give the
-same faces."""
+"""What runs YuNet: ONNX Runtime (the default: a whole detection takes about 40 % less CPU time than with
+OpenCV's DNN module on the 2-core CPU, at the same latency; benchmarks/README.md) or OpenCV's own
+``cv2.FaceDetectorYN``; both give the same faces."""
 
 
 @dataclass
