@@ -17,6 +17,7 @@ import numpy as np
 
 from fer_keras.errors import DataError
 from fer_keras.predict.detectors.base import Detection, largest_first
+from fer_keras.predict.runtimes.onnx import cpu_session
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
 """The YuNet model shipped in ``fer_keras/assets/`` (with its license, ``face_detection_yunet.LICENSE``)."""
@@ -195,21 +196,13 @@ class YuNetDetector:
 def _onnx_session(path: Path):
     """An ONNX Runtime session on YuNet at ``path``: one intra-op thread (a second one does not make a 320-pixel
     image faster), no spinning; a :class:`DataError` names a file it cannot load."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise DataError(
-            "YuNet runs on ONNX Runtime by default: `pip install onnxruntime`, or pass engine='opencv'."
-        ) from err
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
-        raise DataError(f"ONNX Runtime cannot load {path} as a YuNet face detector ({err}).") from err
+    session = cpu_session(
+        path,
+        1,
+        missing="YuNet runs on ONNX Runtime by default: `pip install onnxruntime`, or pass engine='opencv'.",
+        fix="Pass model=None for the packaged YuNet file.",
+        what=" as a YuNet face detector",
+    )
     names = {o.name for o in session.get_outputs()}
     missing = {f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in YUNET_STRIDES} - names
     if missing:

@@ -36,24 +36,12 @@ class OnnxRuntime:
     @classmethod
     def from_file(cls, path: str | os.PathLike, threads: int = DEFAULT_THREADS) -> OnnxRuntime:
         """Open the ONNX file at ``path``; a :class:`DataError` names a file ONNX Runtime cannot load."""
-        try:
-            import onnxruntime
-        except ImportError as err:
-            raise DataError(
-                "--runtime onnx needs ONNX Runtime: `pip install onnxruntime` (or pass --runtime keras)."
-            ) from err
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # concurrent calls: no busy-wait
-        try:
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
-            raise DataError(
-                f"ONNX Runtime cannot load {path} ({type(err).__name__}: {err}). Write it again with "
-                "`fer-keras export MODEL.keras --format onnx`."
-            ) from err
+        session = cpu_session(
+            path,
+            threads,
+            missing="--runtime onnx needs ONNX Runtime: `pip install onnxruntime` (or pass --runtime keras).",
+            fix="Write it again with `fer-keras export MODEL.keras --format onnx`.",
+        )
         if len(session.get_inputs()) != 1 or len(session.get_outputs()) != 1:
             raise DataError(f"{path} has {len(session.get_inputs())} inputs: an image classifier has one.")
         return cls(session, str(Path(path)))
@@ -61,3 +49,25 @@ class OnnxRuntime:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for a float32 batch ``(N, H, W, C)`` scaled to 0-1."""
         return self.session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+def cpu_session(path: str | os.PathLike, threads: int, *, missing: str, fix: str, what: str = ""):
+    """An ``onnxruntime.InferenceSession`` on the CPU for the ONNX file at ``path``: ``threads`` intra-op threads
+    that do not spin while idle (concurrent calls: no busy-wait), one inter-op thread, warnings off.
+
+    A :class:`DataError` says ``missing`` when ONNX Runtime is not installed, and names a file it cannot load
+    (as ``what``, e.g. " as a YuNet face detector") followed by ``fix``.
+    """
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise DataError(missing) from err
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... for a bad file
+        raise DataError(f"ONNX Runtime cannot load {path}{what} ({type(err).__name__}: {err}). {fix}") from err
