@@ -43,13 +43,18 @@ YUNET_SINCE = "2026-12-04"
 """Runs before this date measured the Haar cascade and the Keras model: not these targets."""
 
 
+def run_info(data):
+    """Where a result file records its run (machine, date, load, model): ``run``, ``machine`` or the top level."""
+    return data.get("run", data.get("machine", data))
+
+
 def published_run(name):
     """A result file of a run on the published model (its ONNX copy), or None when there is none yet."""
     path = R / name
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    info = data.get("run", data.get("machine", data))
+    info = run_info(data)
     model = str(info.get("model", data.get("model", info.get("command", ""))))
     date = str(info.get("date", ""))
     return data if "fer7" in model and date >= YUNET_SINCE else None
@@ -62,7 +67,7 @@ def row(data, prefix):
 def measured_note(data):
     if not data:
         return "not measured yet"
-    info = data.get("run", data.get("machine", {}))
+    info = run_info(data)
     return f"{info.get('date', '?')}, load {info.get('load_average_start', ['?'])[0]}"
 
 
@@ -132,7 +137,7 @@ amd_process = row(amd, "fer-keras predict astronaut.png, whole process")
 amd_detect = row(amd, "  detect faces (yunet)")
 amd_detect_cv = row(amd, "  (detect with YuNet run by OpenCV")
 amd_before_detect = row(amd_before["serve"], "  detect faces (yunet)")
-yunet_ms = lambda d, k: next(l for l in d["summary"] if l["variant"].startswith("shared photos"))[k]["median_ms"]
+amd_model, amd_decode = row(amd, "  model call alone"), row(amd, "  decode PNG")
 callers = amd_threads["callers"]
 threads_rows = "\n".join(
     f"| {r['opencv_threads']} | {r['detect_ms']:.1f} ({r['detect_cpu_ms']:.1f}) | {r['photos_per_s_1_caller']:.1f} "
@@ -147,13 +152,12 @@ drift = (
     if abs(ratio - 1) > 0.05
     else ""
 )
-when = lambda d: f"{d['run']['date']}, load {d['run']['load_average_start'][0]}" if "run" in d else measured_note(d)
 amd_section = f"""
 ### The same path on another 2-core machine (AMD EPYC), with `fer` measured beside it
 
 Later sessions ran on {amd["run"]["cpu"]} with 2 cores and no AVX-512 (so no native bf16 either), not the Intel
 Xeon of the table above: its numbers compare with each other, not with the Intel column.
-`python benchmarks/serve.py --model fer_keras/assets/fer7.keras --fer-path DIR` ({when(amd)} at the start;
+`python benchmarks/serve.py --model fer_keras/assets/fer7.keras --fer-path DIR` ({measured_note(amd)} at the start;
 `results/serve-amd-epyc-2-cores-tensorflow.json`) measured the `fer` package {amd_ref["version"]} in the same run
 (installed with `pip install --no-deps --target DIR fer=={amd_ref["version"]} "setuptools<81"` and run with this
 environment's TensorFlow and OpenCV; `FER(mtcnn=False)`, its default Haar path, on the PNG's path). The
@@ -171,7 +175,7 @@ photo in the whole detection step (resize, network on OpenCV's DNN module with t
 ONNX Runtime on one thread and decodes its outputs as OpenCV does (same grid decoding, OpenCV's own NMS):
 in the run above {amd_detect["cpu_ms"]:.1f} ms of CPU ({amd_detect["p50_ms"]:.1f} ms p50) against {amd_detect_cv["cpu_ms"]:.1f}
 ({amd_detect_cv["p50_ms"]:.1f} ms) for OpenCV's on the same photo, and on the shared photos x 5 rotations a median
-{yunet_ms(detect_amd, "yunet")} ms against {yunet_ms(detect_amd, "yunet-opencv")} ms per photo
+{target_amd["yunet"]["median_ms"]} ms against {target_amd["yunet-opencv"]["median_ms"]} ms per photo
 (`results/detect-amd-epyc-2-cores.json`: {target_amd["yunet"]["found"]} of {target_amd["faces"]} faces found by ONNX Runtime's, {target_amd["yunet-opencv"]["found"]} by OpenCV's;
 {faceless_amd["yunet"]["extra"]} and {faceless_amd["yunet-opencv"]["extra"]} extra boxes on the faceless photos). tests/test_faces.py checks that both engines give the
 same boxes, landmarks and scores. `YuNetDetector(engine="opencv")` keeps OpenCV's.
@@ -189,16 +193,16 @@ The targets on this machine, before that change (`results/*-amd-epyc-2-cores*-yu
 | page, 1 camera client | >= 12 answers/s | >= 20 answers/s | {measured_amd_before["page"]} | {measured_amd["page"]} |
 | video 640x480 | >= 40 frames/s | >= 80 frames/s | {measured_amd_before["video"]} | {measured_amd["video"]} |
 
-Measured: serve.py {when(amd_before["serve"])} -> {when(amd)}; camera_load.py {when(amd_before["camload"])} ->
-{when(amd_now["camload"])}; camera_page.py {when(amd_before["campage"])} -> {when(amd_now["campage"])}; video.py
-{when(amd_before["video"])} -> {when(amd_now["video"])}. In video.py the parts the change does not touch (decoding, colour
+Measured: serve.py {measured_note(amd_before["serve"])} -> {measured_note(amd)}; camera_load.py {measured_note(amd_before["camload"])} ->
+{measured_note(amd_now["camload"])}; camera_page.py {measured_note(amd_before["campage"])} -> {measured_note(amd_now["campage"])}; video.py
+{measured_note(amd_before["video"])} -> {measured_note(amd_now["video"])}. In video.py the parts the change does not touch (decoding, colour
 conversion, drawing, encoding) took {untouched_ms(amd_before["video"]):.1f} ms per frame before and {untouched_ms(amd_now["video"]):.1f} ms after{drift}; the
 in-run rows above (ONNX Runtime against OpenCV on the same photo, in one process) measure the change.
 
 On this machine a photo costs fer_keras {amd_inproc["p50_ms"]:.1f} ms against `fer`'s {amd_ref["p50_ms"]:.1f} ({amd_ref["p50_ms"] / amd_inproc["p50_ms"]:.1f}x), and a
 whole one-photo process {amd_process["p50_ms"] / 1000:.2f} s against {amd_ref["process_median_ms"] / 1000:.1f} s. What is left per photo is the
-model call ({row(amd, "  model call alone")["cpu_ms"]:.1f} ms of CPU, nearly all of it convolutions in float32) and decoding
-the PNG ({row(amd, "  decode PNG")["cpu_ms"]:.1f} ms): with YuNet's {amd_detect["cpu_ms"]:.1f} ms that is {row(amd, "  model call alone")["cpu_ms"] + row(amd, "  decode PNG")["cpu_ms"] + amd_detect["cpu_ms"]:.0f} ms of CPU per photo, so two cores
+model call ({amd_model["cpu_ms"]:.1f} ms of CPU, nearly all of it convolutions in float32) and decoding
+the PNG ({amd_decode["cpu_ms"]:.1f} ms): with YuNet's {amd_detect["cpu_ms"]:.1f} ms that is {amd_model["cpu_ms"] + amd_decode["cpu_ms"] + amd_detect["cpu_ms"]:.0f} ms of CPU per photo, so two cores
 cannot serve 80 such photos a second here whatever the server does.
 
 OpenCV's thread count was measured too, before the change (`python benchmarks/opencv_threads.py`, alternating,
@@ -212,7 +216,7 @@ longer, and the whole photo path with {callers} callers at once got no more phot
 
 YUNET_ON_ONNX_SINCE = "2026-12-04 20:00"
 """Runs before this time ran YuNet on OpenCV's engine (``cv2.FaceDetectorYN``), later ones on ONNX Runtime."""
-intel_dates = [str(d.get("run", d.get("machine", {})).get("date", "")) for d in (serve, camload, campage, video) if d]
+intel_dates = [str(run_info(d).get("date", "")) for d in (serve, camload, campage, video) if d]
 intel_engine = (
     " All of them ran YuNet on OpenCV's engine, before it moved to ONNX Runtime (next section)."
     if intel_dates and max(intel_dates) < YUNET_ON_ONNX_SINCE
