@@ -138,10 +138,27 @@ def evaluate_model(
     return summary
 
 
+class MirroredFeed(keras.utils.PyDataset):
+    """The batches of an indexable feed (``feed[i]`` -> ``(x, y, ...)``) with each image mirrored left-right."""
+
+    def __init__(self, feed: Any) -> None:
+        super().__init__()
+        self.feed = feed
+
+    def __len__(self) -> int:
+        return len(self.feed)
+
+    def __getitem__(self, index: int) -> tuple:
+        x, *rest = self.feed[index]
+        return (np.flip(x, axis=2), *rest)
+
+
 def predict_mirrored(model: keras.Model, data: Any) -> np.ndarray:
-    """Class probabilities of ``model`` on the horizontally mirrored images of an unshuffled feed, in order."""
-    batches = (data[index][0] for index in range(len(data)))
-    return np.concatenate([np.asarray(model.predict_on_batch(np.flip(x, axis=2))) for x in batches])
+    """Class probabilities of ``model`` on the horizontally mirrored images of an unshuffled feed, in order.
+
+    Batches keep the feed's structure, so ``predict`` reuses the graph it traced for the feed itself.
+    """
+    return np.asarray(model.predict(MirroredFeed(data), verbose=0))
 
 
 def report_frame(report: Mapping[str, Any]) -> pd.DataFrame:

@@ -33,9 +33,18 @@ def feature_model(model: keras.Model) -> keras.Model:
 
 
 def penultimate_features(model: keras.Model, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """The (N, width) inputs of ``model``'s last ``Dense`` layer for images ``x``; see :func:`feature_model`."""
-    features = feature_model(model).predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(features).reshape(len(x), -1)
+    """The (N, width) inputs of ``model``'s last ``Dense`` layer for images ``x``; see :func:`feature_model`.
+
+    The feature model is called directly, batch by batch, not through ``predict``: a new model's ``predict``
+    traces a new graph, which the TensorFlow backend then reports as excessive retracing (after the
+    classifier's own traces) in every experiment's output.
+    """
+    features = feature_model(model)
+    batches = [
+        keras.ops.convert_to_numpy(features(x[start : start + batch_size], training=False))
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(batches).astype(np.float32).reshape(len(x), -1)
 
 
 def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
