@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import warnings
 
 import keras
 import matplotlib.pyplot as plt
@@ -253,7 +254,9 @@ def test_penultimate_features_have_the_width_of_the_last_hidden_layer() -> None:
         dense_units=(16, 12),
         augmentation=augmentation_layer(DEFAULT_AUGMENTATION, seed=0),
     )
-    features = penultimate_features(cnn, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. Keras' "structure of `inputs` doesn't match" on a one-input model
+        features = penultimate_features(cnn, x)
     assert features.shape == (5, 12)
     head = cnn.get_layer("predictions")  # the last Dense applied to the features gives the model's output
     np.testing.assert_allclose(np.asarray(head(features)), cnn.predict(x, verbose=0), atol=1e-5)

@@ -257,3 +257,25 @@ def test_flip_tta_averages_each_image_with_its_mirror() -> None:
     assert summary["flip_tta"]["accuracy"] == pytest.approx(expected)
     assert set(summary["flip_tta"]) == {"accuracy", "macro_f1", "weighted_f1"}
     assert "flip_tta" not in evaluate_model(model, feed, FER4_CLASSES, n_resamples=0)
+
+
+def test_mirrored_prediction_reuses_the_graph_traced_for_the_feed() -> None:
+    """A second trace per evaluation made TensorFlow warn of excessive retracing in every experiment's output."""
+    from fer_keras.data.fast import ArrayDataset
+    from fer_keras.evaluation import predict_labels, predict_mirrored
+
+    images, labels = np.zeros((40, 12, 12), np.uint8), np.arange(40) % 4
+    feed = ArrayDataset(images, labels, FER4_CLASSES, batch_size=16)  # the last batch short: two batch shapes
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(4, "softmax")])
+    traces, predict_step = [], model.predict_step
+
+    def counted(data):  # runs in Python only while a graph is traced
+        traces.append(1)
+        return predict_step(data)
+
+    model.predict_step = counted
+    predict_labels(model, feed)
+    assert traces, "predict_step never ran: the count below would prove nothing"
+    traced = len(traces)
+    assert predict_mirrored(model, feed).shape == (40, 4)
+    assert len(traces) == traced

@@ -29,7 +29,8 @@ def feature_model(model: keras.Model) -> keras.Model:
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     if not dense:
         raise ValueError(f"model {model.name!r} has no Dense layer: no penultimate features to read")
-    return keras.Model(model.inputs, dense[-1].input, name=f"{model.name}_features")
+    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]  # one input: called with a bare array
+    return keras.Model(inputs, dense[-1].input, name=f"{model.name}_features")
 
 
 def penultimate_features(model: keras.Model, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
