@@ -15,6 +15,8 @@ from typing import Any
 
 import keras
 
+from fer_keras.data.fast import loading_options
+
 DISTRIBUTED_BACKENDS = ("jax",)
 """Backends whose ``keras.distribution`` implementation is complete (TensorFlow's is a prototype)."""
 
@@ -91,11 +93,7 @@ class ProcessShare(keras.utils.PyDataset):
     """
 
     def __init__(self, feed: keras.utils.PyDataset, process_id: int, num_processes: int, devices: int) -> None:
-        super().__init__(
-            workers=getattr(feed, "workers", 1),
-            use_multiprocessing=getattr(feed, "use_multiprocessing", False),
-            max_queue_size=getattr(feed, "max_queue_size", 10),
-        )
+        super().__init__(**loading_options(feed))
         self.feed, self.process_id, self.num_processes, self.devices = feed, process_id, num_processes, devices
         self._length = len(feed)
         last_batch = feed.n - (self._length - 1) * feed.batch_size  # ImageDataGenerator iterators, ArrayDataset

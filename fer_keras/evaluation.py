@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+from fer_keras.data.fast import loading_options
+
 
 def predict_labels(model: keras.Model, data: Any, verbose: str | int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and predicted labels of ``model`` on an unshuffled iterator or array."""
@@ -139,10 +141,11 @@ def evaluate_model(
 
 
 class MirroredFeed(keras.utils.PyDataset):
-    """The batches of an indexable feed (``feed[i]`` -> ``(x, y, ...)``) with each image mirrored left-right."""
+    """The batches of an indexable feed (``feed[i]`` -> ``(x, y, ...)``) with each image mirrored left-right,
+    loaded as the feed is (same workers)."""
 
     def __init__(self, feed: Any) -> None:
-        super().__init__()
+        super().__init__(**loading_options(feed))
         self.feed = feed
 
     def __len__(self) -> int:

@@ -69,6 +69,11 @@ def match_class_folders(folders: Sequence[str], class_names: Sequence[str]) -> d
     return mapping
 
 
+def match_data_folders(data_dir: str | os.PathLike, class_names: Sequence[str]) -> dict[str, str]:
+    """:func:`match_class_folders` on the sub-folders of ``data_dir``, in sorted order."""
+    return match_class_folders(sorted(p.name for p in Path(data_dir).iterdir() if p.is_dir()), class_names)
+
+
 def absent_classes(frame: pd.DataFrame, class_names: Sequence[str]) -> list[str]:
     """The classes of ``class_names`` with no images in ``frame`` (no folder, or a folder without images)."""
     present = set(frame["class"])
@@ -123,8 +128,7 @@ def evaluate_folder(
             f"Model {model_path} predicts {outputs} classes but {len(class_names)} class names were given "
             f"({', '.join(class_names)}). Pass --classes with exactly {outputs} names in the model's output order."
         )
-    folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
-    mapping = match_class_folders(folders, class_names)
+    mapping = match_data_folders(data_dir, class_names)
     frame = folder_frame(data_dir, mapping)
     absent = absent_classes(frame, class_names)
     if absent and not allow_missing_classes:

@@ -41,7 +41,18 @@ __all__ = [
     "augmentation_layer",
     "build_fast_iterators",
     "decode_images",
+    "loading_options",
 ]
+
+
+def loading_options(feed: Any) -> dict[str, Any]:
+    """``feed``'s PyDataset loading options (workers, multiprocessing, queue size; Keras' defaults where it has
+    none), for a PyDataset that wraps it to load alike."""
+    return {
+        "workers": getattr(feed, "workers", 1),
+        "use_multiprocessing": getattr(feed, "use_multiprocessing", False),
+        "max_queue_size": getattr(feed, "max_queue_size", 10),
+    }
 
 
 class ArrayDataset(keras.utils.PyDataset):

@@ -72,13 +72,12 @@ def store_float16(path: Path, source_sha256: str | None = None) -> int:
 def labelled_images(data_dir: str | os.PathLike, class_names: list[str], size: tuple[int, int]) -> tuple:
     """``(pixels uint8 (N, H, W), labels (N,))`` of ``data_dir/<class>/*`` as the training loader decodes them."""
     from fer_keras.data.decode import decode_images
-    from fer_keras.folder_eval import folder_frame, match_class_folders
+    from fer_keras.folder_eval import folder_frame, match_data_folders
 
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"Data folder {data_dir} does not exist: pass a folder of class sub-folders with --data.")
-    mapping = match_class_folders(sorted(p.name for p in data_dir.iterdir() if p.is_dir()), class_names)
-    frame = folder_frame(data_dir, mapping)
+    frame = folder_frame(data_dir, match_data_folders(data_dir, class_names))
     pixels = decode_images(list(frame["filename"]), size)
     labels = np.array([class_names.index(c) for c in frame["class"]])
     return pixels, labels
