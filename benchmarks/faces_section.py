@@ -77,24 +77,34 @@ camload = published_run("camera-load-cpu-2-cores.json")
 campage = published_run("camera-page-cpu-2-cores.json")
 
 
-def target_values(serve, camload, campage, video):
-    """The timed targets' cells from one machine's result files (None where a file is missing)."""
-    startup = row(serve, "fer-keras predict astronaut.png, whole process")
-    inproc, post1 = row(serve, "predict_faces"), row(serve, "POST /predict, 1 client")
-    post8 = row(serve, "POST /predict, 8 concurrent")
-    video_row = row(video, "analyze_video")
-    load16 = next((r for r in camload["rows"] if r["clients"] == 16), None) if camload else None
-    fmt = lambda value, unit: "-" if value is None else f"{value:.1f} {unit}"
+def target_rows(serve, camload, campage, video):
+    """The rows of one machine's result files that the timed targets read (None where a file is missing)."""
     return {
-        "startup": fmt(startup and startup["p50_ms"] / 1000, "s"),
-        "inproc": fmt(inproc and inproc["p50_ms"], "ms"),
-        "post1": fmt(post1 and post1["p50_ms"], "ms"),
-        "post8": fmt(post8 and post8["requests_per_s"], "req/s"),
+        "startup": row(serve, "fer-keras predict astronaut.png, whole process"),
+        "inproc": row(serve, "predict_faces"),
+        "post1": row(serve, "POST /predict, 1 client"),
+        "post8": row(serve, "POST /predict, 8 concurrent"),
+        "load16": next((r for r in camload["rows"] if r["clients"] == 16), None) if camload else None,
+        "page": campage,
+        "video": row(video, "analyze_video"),
+    }
+
+
+def target_values(serve, camload, campage, video):
+    """The timed targets' cells from one machine's result files ("-" where a file is missing)."""
+    r = target_rows(serve, camload, campage, video)
+    fmt = lambda value, unit: "-" if value is None else f"{value:.1f} {unit}"
+    load16 = r["load16"]
+    return {
+        "startup": fmt(r["startup"] and r["startup"]["p50_ms"] / 1000, "s"),
+        "inproc": fmt(r["inproc"] and r["inproc"]["p50_ms"], "ms"),
+        "post1": fmt(r["post1"] and r["post1"]["p50_ms"], "ms"),
+        "post8": fmt(r["post8"] and r["post8"]["requests_per_s"], "req/s"),
         "load16": "-"
         if not load16
         else f"p50 {load16['p50_ms']:.0f} ms, 5xx {load16['5xx']}, RSS {load16['rss_start_mb']:.0f} -> {load16['rss_end_mb']:.0f} MiB",
-        "page": fmt(campage and campage["answers_per_s"], "answers/s"),
-        "video": fmt(video_row and video_row["frames_per_s"], "frames/s"),
+        "page": fmt(r["page"] and r["page"]["answers_per_s"], "answers/s"),
+        "video": fmt(r["video"] and r["video"]["frames_per_s"], "frames/s"),
     }
 
 
@@ -113,22 +123,23 @@ amd_now = {k: amd_file(v) for k, v in AMD_NOW.items()}
 amd_before = {k: amd_file(v) for k, v in AMD_BEFORE.items()}
 measured_amd = target_values(**amd_now)
 measured_amd_before = target_values(**amd_before)
-measured_amd_first = target_values(**{k: amd_file(v) for k, v in AMD_FIRST.items()})
-first_serve = amd_file(AMD_FIRST["serve"])
+amd_first = {k: amd_file(v) for k, v in AMD_FIRST.items()}
+measured_amd_first = target_values(**amd_first)
+first_serve = amd_first["serve"]
 
 
 def timed_musts(files):
     """Whether each timed must of issue 24 that drift can tip holds in one machine's result files."""
-    load16 = next(r for r in files["camload"]["rows"] if r["clients"] == 16)
+    r = target_rows(**files)
     return {
-        "in-process": row(files["serve"], "predict_faces")["p50_ms"] <= 20,
-        "one-client": row(files["serve"], "POST /predict, 1 client")["p50_ms"] <= 25,
-        "8-client": row(files["serve"], "POST /predict, 8 concurrent")["requests_per_s"] >= 80,
-        "camera": load16["p50_ms"] <= 150 and load16["5xx"] == 0,
+        "in-process": r["inproc"]["p50_ms"] <= 20,
+        "one-client": r["post1"]["p50_ms"] <= 25,
+        "8-client": r["post8"]["requests_per_s"] >= 80,
+        "camera": r["load16"]["p50_ms"] <= 150 and r["load16"]["5xx"] == 0,
     }
 
 
-musts_first = timed_musts({k: amd_file(v) for k, v in AMD_FIRST.items()})
+musts_first = timed_musts(amd_first)
 musts_now = timed_musts(amd_now)
 say = lambda names: ", ".join(names) or "none"
 musts_split = say([k for k in musts_now if musts_first[k] != musts_now[k]])

@@ -38,10 +38,9 @@ PARITY_BAR = 0.999
 def calibration_faces(train_dir: Path, class_names: list[str], count: int, seed: int) -> np.ndarray:
     """``count`` training faces drawn at random (all classes pooled), float32 ``(N, 48, 48, 1)`` in 0-1."""
     from fer_keras.data.decode import decode_images
-    from fer_keras.folder_eval import folder_frame, match_class_folders
+    from fer_keras.folder_eval import folder_frame, match_data_folders
 
-    mapping = match_class_folders(sorted(p.name for p in train_dir.iterdir() if p.is_dir()), class_names)
-    files = sorted(folder_frame(train_dir, mapping)["filename"])
+    files = sorted(folder_frame(train_dir, match_data_folders(train_dir, class_names))["filename"])
     chosen = random.Random(seed).sample(files, min(count, len(files)))
     return decode_images(chosen, (48, 48)).astype(np.float32)[..., None] / 255.0
 
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from fer_keras.predict.runtimes import read_class_names
-    from fer_keras.predict.runtimes.onnx import OnnxRuntime
+    from fer_keras.predict.runtimes.onnx import DEFAULT_THREADS, OnnxRuntime
     from fer_keras.saving import load_model
     from fer_keras.saving.convert import labelled_images, parity
 
@@ -119,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             quantize(prepared, files[name], faces, method, op_types)
         for name, path in files.items():
             row: dict[str, Any] = {"model": name, "file_bytes": path.stat().st_size}
-            row.update(parity(model, OnnxRuntime.from_file(path), pixels, labels))
-            for threads in (1, 2):
-                runtime = OnnxRuntime.from_file(path, threads=threads)
+            runtimes = {threads: OnnxRuntime.from_file(path, threads=threads) for threads in (1, 2)}
+            row.update(parity(model, runtimes[DEFAULT_THREADS], pixels, labels))  # as the shipped runtime runs
+            for threads, runtime in runtimes.items():
                 timed = latency(lambda runtime=runtime: runtime(one_face), args.runs)
                 row[f"p50_ms_{threads}_threads"] = timed["p50_ms"]
                 row[f"cpu_ms_{threads}_threads"] = timed["cpu_ms"]
